@@ -1,0 +1,196 @@
+"""Vision Transformer family: ViT, DeiT (plain and distilled) and DeiT-III, as timm's ``vision_transformer`` builds them.
+
+One module covers the variants through its configuration:
+  * ``class_token`` + ``global_pool='token'`` (original ViT/DeiT) or ``global_pool='avg'`` over the patch tokens;
+  * ``fc_norm``: the final LayerNorm after pooling instead of before (timm's default for average pooling);
+  * ``reg_tokens``: register tokens (ViT with registers), excluded from pooling like the class token;
+  * ``no_embed_class``: position embeddings cover the patches only and are added before the class / register tokens
+    are prepended (DeiT-III, big_vision);
+  * ``layer_scale``: per-channel scale of both residual branches (DeiT-III, CaiT-style ``ls1``/``ls2``);
+  * ``distilled``: DeiT's distillation token, whose head is averaged with the class head at inference.
+The position embedding is learnt for ``img_size`` and used as is: the model evaluates at its trained resolution.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxquba import zoo
+from jaxquba.models import layers, register_family
+
+LN_EPS = 1e-6  # timm builds its ViTs with LayerNorm(eps=1e-6)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), each optionally layer-scaled."""
+
+    num_heads: int
+    mlp_ratio: float
+    qkv_bias: bool
+    layer_scale: bool
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dim = x.shape[-1]
+        y = layers.SelfAttention(self.num_heads, self.qkv_bias, self.dtype, name="attn")(
+            layers.layer_norm(LN_EPS, self.dtype, name="norm1")(x))
+        x = x + (layers.LayerScale(name="ls1")(y) if self.layer_scale else y)
+        y = layers.Mlp(int(dim * self.mlp_ratio), self.dtype, name="mlp")(
+            layers.layer_norm(LN_EPS, self.dtype, name="norm2")(x))
+        return x + (layers.LayerScale(name="ls2")(y) if self.layer_scale else y)
+
+
+class VisionTransformer(nn.Module):
+    """Normalised NHWC images (img_size x img_size) -> logits."""
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    img_size: int = 224
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    class_token: bool = True
+    reg_tokens: int = 0
+    no_embed_class: bool = False
+    global_pool: str = "token"  # 'token' | 'avg'
+    fc_norm: bool = False
+    layer_scale: bool = False
+    distilled: bool = False
+    num_classes: int = 1000
+    dtype: layers.Dtype = jnp.float32
+
+    def _token(self, name: str, count: int) -> jax.Array:
+        return self.param(name, nn.initializers.zeros, (1, count, self.embed_dim), jnp.float32)
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        if images.shape[1:3] != (self.img_size, self.img_size):
+            raise ValueError(f"this ViT takes {self.img_size}x{self.img_size} images, got {images.shape[1:3]}")
+        batch = images.shape[0]
+        x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID", dtype=self.dtype,
+                        name="patch_embed")(images.astype(self.dtype))
+        x = x.reshape(batch, -1, self.embed_dim)  # row-major patch order, as PyTorch's flatten(2)
+
+        prefix = []
+        if self.class_token:
+            prefix.append(self._token("cls_token", 1))
+        if self.distilled:
+            prefix.append(self._token("dist_token", 1))
+        if self.reg_tokens:
+            prefix.append(self._token("reg_token", self.reg_tokens))
+        num_prefix = sum(t.shape[1] for t in prefix)
+        embed_len = x.shape[1] + (0 if self.no_embed_class else num_prefix)
+        pos_embed = self.param("pos_embed", nn.initializers.zeros, (1, embed_len, self.embed_dim), jnp.float32)
+        prefix = [jnp.broadcast_to(t, (batch,) + t.shape[1:]).astype(self.dtype) for t in prefix]
+        if self.no_embed_class:
+            x = jnp.concatenate(prefix + [x + pos_embed.astype(self.dtype)], axis=1)
+        else:
+            x = jnp.concatenate(prefix + [x], axis=1) + pos_embed.astype(self.dtype)
+
+        for i in range(self.depth):
+            x = Block(self.num_heads, self.mlp_ratio, self.qkv_bias, self.layer_scale, self.dtype,
+                      name=f"blocks_{i}")(x)
+
+        if not self.fc_norm:
+            x = layers.layer_norm(LN_EPS, self.dtype, name="norm")(x)
+        if self.distilled:
+            head = layers.dense(self.num_classes, self.dtype, name="head")(x[:, 0])
+            head_dist = layers.dense(self.num_classes, self.dtype, name="head_dist")(x[:, 1])
+            return (head + head_dist) / 2
+        x = x[:, 0] if self.global_pool == "token" else x[:, num_prefix:].mean(axis=1)
+        if self.fc_norm:
+            x = layers.layer_norm(LN_EPS, self.dtype, name="fc_norm")(x)
+        return layers.dense(self.num_classes, self.dtype, name="head")(x)
+
+
+def build(dtype=jnp.float32, **config) -> VisionTransformer:
+    return VisionTransformer(dtype=dtype, **config)
+
+
+register_family("vit", build, converter="converters.vit:convert")
+
+
+# --- registry --------------------------------------------------------------------------------------------------------
+
+_SIZES = {  # name -> (embed_dim, depth, num_heads)
+    "tiny": (192, 12, 3), "small": (384, 12, 6), "medium": (512, 12, 8), "base": (768, 12, 12),
+    "large": (1024, 24, 16),
+}
+
+_AUGREG_224 = zoo.DataConfig(224, 0.9, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD)
+_AUGREG_384 = zoo.DataConfig(384, 1.0, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD)
+_DEIT_224 = zoo.DataConfig(224, 0.9, "bicubic")
+_DEIT_384 = zoo.DataConfig(384, 1.0, "bicubic")
+_DEIT3_IN22K_224 = zoo.DataConfig(224, 1.0, "bicubic")
+_SBB_256 = zoo.DataConfig(256, 0.95, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD)
+
+
+def _register(arch: str, size: str, patch: int, img: int, num_params: int,
+              tags: tuple[tuple[str, zoo.DataConfig, tuple[str, ...]], ...], **extra) -> None:
+    """Registers ``arch.tag`` for each (tag, data config, aliases); the first tag is timm's default for ``arch``."""
+    embed_dim, depth, num_heads = _SIZES[size]
+    cfg = zoo.config(patch_size=patch, embed_dim=embed_dim, depth=depth, num_heads=num_heads, img_size=img, **extra)
+    for tag, data, aliases in tags:
+        name = f"{arch}.{tag}"
+        zoo.register(zoo.ModelSpec(name=name, family="vit", config=cfg, data=data, num_params=num_params,
+                                   aliases=aliases, hf_hub_id=f"timm/{name}"))
+
+
+_DEIT3 = dict(no_embed_class=True, layer_scale=True)
+
+# ViT (Dosovitskiy et al.; AugReg, Steiner et al.). Parameter counts are timm's for the 1000-class models.
+_register("vit_tiny_patch16_224", "tiny", 16, 224, 5_717_416, (("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_t16",)),))
+_register("vit_tiny_patch16_384", "tiny", 16, 384, 5_790_376, (("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_t16_384",)),))
+_register("vit_small_patch16_224", "small", 16, 224, 22_050_664, (
+    ("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_s16",)), ("augreg_in1k", _AUGREG_224, ("vit_s16_in1k",))))
+_register("vit_small_patch16_384", "small", 16, 384, 22_196_584, (
+    ("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_s16_384",)), ("augreg_in1k", _AUGREG_384, ())))
+_register("vit_small_patch32_224", "small", 32, 224, 22_878_952, (("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_s32",)),))
+_register("vit_small_patch32_384", "small", 32, 384, 22_915_432, (("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_s32_384",)),))
+_register("vit_base_patch16_224", "base", 16, 224, 86_567_656, (
+    ("augreg2_in21k_ft_in1k", _AUGREG_224, ("vit_b16",)), ("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_b16_augreg",)),
+    ("augreg_in1k", _AUGREG_224, ("vit_b16_in1k",)), ("orig_in21k_ft_in1k", _AUGREG_224, ("vit_b16_orig",))))
+_register("vit_base_patch16_384", "base", 16, 384, 86_859_496, (
+    ("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_b16_384",)), ("orig_in21k_ft_in1k", _AUGREG_384, ()),
+    ("augreg_in1k", _AUGREG_384, ())))
+_register("vit_base_patch32_224", "base", 32, 224, 88_224_232, (
+    ("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_b32",)), ("augreg_in1k", _AUGREG_224, ("vit_b32_in1k",))))
+_register("vit_base_patch32_384", "base", 32, 384, 88_297_192, (
+    ("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_b32_384",)), ("augreg_in1k", _AUGREG_384, ())))
+_register("vit_large_patch16_224", "large", 16, 224, 304_326_632, (("augreg_in21k_ft_in1k", _AUGREG_224, ("vit_l16",)),))
+_register("vit_large_patch16_384", "large", 16, 384, 304_715_752, (("augreg_in21k_ft_in1k", _AUGREG_384, ("vit_l16_384",)),))
+_register("vit_large_patch32_384", "large", 32, 384, 306_632_680, (("orig_in21k_ft_in1k", _AUGREG_384, ("vit_l32_384",)),))
+# Average-pooled ViTs: without class token (final norm before pooling), and with register tokens (fc_norm).
+_register("vit_medium_patch16_gap_256", "medium", 16, 256, 38_861_288, (
+    ("sw_in12k_ft_in1k", zoo.DataConfig(256, 0.95, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD),
+     ("vit_m16_gap",)),), class_token=False, global_pool="avg", qkv_bias=False, layer_scale=True)
+_register("vit_medium_patch16_reg4_gap_256", "medium", 16, 256, 38_881_768, (("sbb_in1k", _SBB_256, ("vit_m16_reg4",)),),
+          class_token=False, reg_tokens=4, no_embed_class=True, global_pool="avg", fc_norm=True, layer_scale=True)
+
+# DeiT (Touvron et al. 2021), plain and distilled.
+_register("deit_tiny_patch16_224", "tiny", 16, 224, 5_717_416, (("fb_in1k", _DEIT_224, ("deit_t",)),))
+_register("deit_small_patch16_224", "small", 16, 224, 22_050_664, (("fb_in1k", _DEIT_224, ("deit_s",)),))
+_register("deit_base_patch16_224", "base", 16, 224, 86_567_656, (("fb_in1k", _DEIT_224, ("deit_b",)),))
+_register("deit_base_patch16_384", "base", 16, 384, 86_859_496, (("fb_in1k", _DEIT_384, ("deit_b_384",)),))
+_register("deit_tiny_distilled_patch16_224", "tiny", 16, 224, 5_910_800,
+          (("fb_in1k", _DEIT_224, ("deit_t_distilled",)),), distilled=True)
+_register("deit_small_distilled_patch16_224", "small", 16, 224, 22_436_432,
+          (("fb_in1k", _DEIT_224, ("deit_s_distilled",)),), distilled=True)
+_register("deit_base_distilled_patch16_224", "base", 16, 224, 87_338_192,
+          (("fb_in1k", _DEIT_224, ("deit_b_distilled",)),), distilled=True)
+_register("deit_base_distilled_patch16_384", "base", 16, 384, 87_630_032,
+          (("fb_in1k", _DEIT_384, ("deit_b_distilled_384",)),), distilled=True)
+
+# DeiT-III (Touvron et al. 2022): LayerScale, position embeddings without the class token.
+for _size, _letter, _p224, _p384 in (("small", "s", 22_059_496, 22_205_416), ("base", "b", 86_585_320, 86_877_160),
+                                     ("large", "l", 304_374_760, 304_763_880)):
+    _register(f"deit3_{_size}_patch16_224", _size, 16, 224, _p224, (
+        ("fb_in1k", _DEIT_224, (f"deit3_{_letter}",)),
+        ("fb_in22k_ft_in1k", _DEIT3_IN22K_224, (f"deit3_{_letter}_in22k",))), **_DEIT3)
+    _register(f"deit3_{_size}_patch16_384", _size, 16, 384, _p384, (
+        ("fb_in1k", _DEIT_384, (f"deit3_{_letter}_384",)),
+        ("fb_in22k_ft_in1k", _DEIT_384, (f"deit3_{_letter}_384_in22k",))), **_DEIT3)
