@@ -1,0 +1,54 @@
+"""Evaluation protocols: the faithful reproduction of a published protocol versus the corrected one.
+
+Every result carries the protocol that produced it (its name and version are part of each result's spec).
+
+* ``quba_paper``: reproduces the published "Beyond Accuracy" numbers, quirks included (PROTOCOLS.md P1.2/P1.3):
+  attacks act on the normalised tensor and clamp it to [0, 1], and models whose peer wrapper returns
+  probabilities (zero-shot CLIP heads, ``ModelSpec.output == 'probs'``) have those probabilities treated as
+  logits downstream (a second softmax in calibration and class balance, cross-entropy on probabilities in attacks).
+* ``pixel``: the corrected protocol: epsilon in pixel space, and every model's raw logits used once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+from jaxquba.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: int
+    attack_space: str  # 'normalized' (the QUBA quirk) or 'pixel'
+    probs_as_logits: bool  # feed probability-output models' probabilities to metrics as if they were logits
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+PROTOCOLS = {
+    "quba_paper": Protocol("quba_paper", 1, attack_space="normalized", probs_as_logits=True),
+    "pixel": Protocol("pixel", 1, attack_space="pixel", probs_as_logits=False),
+}
+
+
+def get(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise UserError(f"unknown protocol {name!r}; use one of: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def model_outputs(classifier: Any, protocol: Protocol) -> Callable[[Any, jax.Array], jax.Array]:
+    """``f(params, images01)``: what the protocol's metrics and attacks treat as the model's logits.
+
+    Under ``quba_paper``, a model whose peer wrapper returned probabilities returns softmax(logits) here, so that
+    the metrics' own softmax makes it the published double softmax. Otherwise the logits themselves.
+    """
+    if protocol.probs_as_logits and classifier.spec.output == "probs":
+        return lambda params, images01: jax.nn.softmax(classifier.apply(params, images01), axis=-1)
+    return classifier.apply
