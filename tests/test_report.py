@@ -1,0 +1,74 @@
+"""The report: files per model and for the set, a self-contained HTML page that states the protocol."""
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jaxquba import quba
+from jaxquba.errors import UserError
+from jaxquba.report import write_report
+from jaxquba.report.plots import spearman_matrix
+from jaxquba.report.tables import to_markdown
+
+MODELS = ["ResNet50", "EVA02-b-21k", "ViT-L-16-SigLIP2-256"]
+
+
+def _results(models):
+    published = quba.published_table().set_index("model")
+    return published.loc[models, list(quba.COLUMNS)].reset_index()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return write_report(_results(MODELS), out, protocol="pixel"), out
+
+
+def test_files_per_model_and_for_the_set(report):
+    index, out = report
+    assert index == out / "index.html"
+    for name in ["ranking.csv", "ranking.md", "spearman.png"]:
+        assert (out / name).stat().st_size > 0
+    for model in MODELS:
+        table = pd.read_csv(out / model / "results.csv")
+        assert list(table["dimension"]) == list(quba.COLUMNS) and set(table["protocol"]) == {"pixel"}
+        assert (out / model / "radar.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "Protocol: `pixel`" in (out / model / "results.md").read_text()
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert list(ranking["model"]) == ["EVA02-b-21k", "ResNet50", "ViT-L-16-SigLIP2-256"]
+    published = quba.published_table().set_index("model")
+    # The report's QUBA is the recomputed score; the published column is rounded to 3 decimals.
+    np.testing.assert_allclose(ranking["QUBA"], published.loc[ranking["model"], "QUBA"], atol=5e-4)
+    assert ranking["published_rank"].tolist()[0] == 1 and ranking["published_rank"].tolist()[2] == 326
+
+
+def test_html_is_self_contained_and_names_the_protocol(report):
+    index, _ = report
+    page = index.read_text()
+    assert "Protocol: <b>pixel</b>" in page
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == len(MODELS) + 1  # one radar per model and the heatmap
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert not re.search(r'(href|src)="(?!data:)', page)  # no file or server the page depends on
+
+
+def test_spearman_and_markdown_helpers():
+    values = quba.dimension_values(_results(MODELS + ["AlexNet"]))
+    rho = spearman_matrix(values)
+    assert rho.shape == (9, 9) and np.allclose(np.diag(rho), 1.0)
+    assert to_markdown(pd.DataFrame({"a": [0.5], "b": ["x|y"]})) == "| a | b |\n|---|---|\n| 0.5000 | x\\|y |\n"
+
+
+def test_user_mistakes(tmp_path):
+    results = _results(MODELS[:1])
+    with pytest.raises(UserError, match="protocol"):
+        write_report(results, tmp_path, protocol="")
+    with pytest.raises(UserError, match="Shape Bias"):
+        write_report(results.drop(columns=["Shape Bias"]), tmp_path, protocol="pixel")
+    index = write_report(results, tmp_path, protocol="quba_paper")  # one model: no evaluated-model heatmap
+    assert "Fewer than 3 evaluated models" in index.read_text()
