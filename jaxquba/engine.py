@@ -1,0 +1,384 @@
+"""The sharded evaluation pass: uint8 batches in, per-example outputs of every view out, in dataset order.
+
+One jitted step per (views, heads) request does everything on the accelerator: uint8 -> float [0, 1], each view of
+the batch, the model on each view, and the small per-example *heads* (top-1, top-5, true-class probability, ...)
+each view needs. So one host decode serves every view, and only what a metric needs comes back to the host.
+
+Sharding: a mesh with a ``data`` axis (the batch is split over it) and a ``model`` axis (large parameters are split
+over it; size 1 by default, i.e. parameters replicated). The global batch is the requested batch size rounded up to
+a multiple of the data-axis size and is the same for every step, so the step compiles once; the last batch is
+padded and a mask drops the padding rows when outputs come back.
+
+Several hosts (``jax.distributed``): global batch ``k`` of a range covers examples ``start + k*B ... + B``; process
+``p`` reads only rows ``p*B/P ... (p+1)*B/P`` of it, the global array is assembled with
+``jax.make_array_from_process_local_data``, and outputs are all-gathered so every process (process 0 writes) holds
+them in dataset order.
+
+Overlap: the step is dispatched asynchronously; while it runs, the host reads and transfers the next batch, and the
+previous step's outputs are copied back.
+
+:func:`evaluate` adds the results store: the examples are split in fixed chunks, each chunk's outputs are written
+atomically per view, and chunks already stored are not recomputed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxquba.models import Classifier
+from jaxquba.store import OutputEntry
+from jaxquba.views.base import View, ViewContext
+
+log = logging.getLogger(__name__)
+
+DATA_AXIS = "data"
+MODEL_AXIS = "model"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output heads: what comes back per example and per view.
+
+class HeadInputs(NamedTuple):
+    """What a head sees: the model's raw outputs, their probabilities (per the protocol) and the labels."""
+
+    outputs: jax.Array  # float32 (B, C): logits, or probabilities for 'probs' models
+    probs: jax.Array  # float32 (B, C)
+    labels: jax.Array  # int32 (B,); -1 where unknown
+
+
+def _label_prob(x: HeadInputs) -> jax.Array:
+    known = x.labels >= 0
+    picked = jnp.take_along_axis(x.probs, jnp.where(known, x.labels, 0)[:, None], axis=1)[:, 0]
+    return jnp.where(known, picked, jnp.nan)
+
+
+HEADS: dict[str, Callable[[HeadInputs], jax.Array]] = {
+    "logits": lambda x: x.outputs,  # (B, C) raw model outputs
+    "probs": lambda x: x.probs,  # (B, C)
+    "top1": lambda x: jnp.argmax(x.outputs, axis=-1).astype(jnp.int32),  # (B,)
+    "top5": lambda x: jax.lax.top_k(x.outputs, min(5, x.outputs.shape[-1]))[1].astype(jnp.int32),  # (B, 5)
+    "confidence": lambda x: jnp.max(x.probs, axis=-1),  # (B,) top-1 probability
+    "label_prob": _label_prob,  # (B,) probability of the true class; NaN where the label is unknown
+}
+
+
+def register_head(name: str, fn: Callable[[HeadInputs], jax.Array]) -> None:
+    """Adds a per-example output head (e.g. a 16-class decision); ``fn`` must keep the batch as leading axis."""
+    if name in HEADS and HEADS[name] is not fn:
+        raise ValueError(f"head {name!r} already registered")
+    HEADS[name] = fn
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewRequest:
+    """One view of the data and the heads wanted from the model's outputs on it."""
+
+    view: View
+    heads: tuple[str, ...]
+
+    def __post_init__(self):
+        unknown = [h for h in self.heads if h not in HEADS]
+        if unknown:
+            raise ValueError(f"unknown heads {unknown}; known: {sorted(HEADS)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Mesh and shardings.
+
+def make_mesh(model_axis: int = 1, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A (data, model) mesh over all devices (of every process); ``model_axis`` devices share each model copy."""
+    devices = list(jax.devices() if devices is None else devices)
+    if model_axis < 1 or len(devices) % model_axis:
+        from jaxquba.errors import UserError
+        raise UserError(f"model axis size {model_axis} must divide the device count {len(devices)}")
+    grid = np.asarray(devices, dtype=object).reshape(len(devices) // model_axis, model_axis)
+    return Mesh(grid, (DATA_AXIS, MODEL_AXIS))
+
+
+def param_shardings(params: Any, mesh: Mesh, min_split_size: int = 1 << 20) -> Any:
+    """Replicated over ``data``; over ``model``, each leaf of at least ``min_split_size`` elements is split along its
+    largest axis that the model-axis size divides. XLA's partitioner inserts the collectives, so the numbers do not
+    change, only where the parameters live (this is what lets a model larger than one device's memory run)."""
+    n_model = mesh.shape[MODEL_AXIS]
+
+    def sharding(leaf):
+        shape = np.shape(leaf)
+        if n_model == 1 or np.size(leaf) < min_split_size:
+            return NamedSharding(mesh, P())
+        candidates = [a for a in np.argsort(shape)[::-1] if shape[a] % n_model == 0]
+        if not candidates:
+            return NamedSharding(mesh, P())
+        spec = [None] * len(shape)
+        spec[candidates[0]] = MODEL_AXIS
+        return NamedSharding(mesh, P(*spec))
+
+    return jax.tree.map(sharding, params)
+
+
+def put_params(params: Any, shardings: Any) -> Any:
+    """Places host (or single-device) parameters on the mesh; every process passes the same values."""
+    def put(leaf, sharding):
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+    return jax.tree.map(put, params, shardings)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The step.
+
+def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[ViewRequest], *, seed: int,
+              mean: Sequence[float], std: Sequence[float], softmax_outputs: bool) -> Callable:
+    """The per-batch function (unjitted): ``step(params, batch) -> outputs``.
+
+    ``batch`` = ``{"images": uint8 (B,S,S,3), "labels": int32 (B,), "example_ids": int32 (B,), "mask": bool (B,),
+    "extras": {name: (B, ...)}}``; ``outputs`` = ``{"views": {view name: {head: (B, ...)}}}`` plus the batch's
+    labels, example ids, mask and extras, so a multi-host all-gather returns them aligned with the outputs.
+    ``softmax_outputs``: the probabilities are softmax(outputs) (logit models, and every model under the
+    published protocol's double-softmax quirk) or the outputs themselves.
+    """
+    requests = tuple(requests)
+
+    def step(params, batch):
+        images01 = batch["images"].astype(jnp.float32) / 255.0
+
+        def logits_fn(x):
+            return apply(params, x)
+
+        ctx = ViewContext(batch["example_ids"], batch["labels"], seed, logits_fn, tuple(mean), tuple(std))
+        per_view = {}
+        for request in requests:
+            outputs = logits_fn(request.view(images01, ctx)).astype(jnp.float32)
+            probs = jax.nn.softmax(outputs, axis=-1) if softmax_outputs else outputs
+            inputs = HeadInputs(outputs, probs, batch["labels"])
+            per_view[request.view.name] = {head: HEADS[head](inputs) for head in request.heads}
+        passthrough = {k: v for k, v in batch.items() if k != "images"}
+        return {"views": per_view, **passthrough}
+
+    return step
+
+
+class HostBatch(Protocol):
+    """What a reader yields (``jaxquba.data.pipeline.HostBatch``): ``n <= batch_size`` preprocessed examples."""
+
+    images: np.ndarray  # uint8 (n, S, S, 3)
+    labels: np.ndarray  # int32 (n,)
+    example_ids: np.ndarray  # int32 (n,) index of each example in its dataset
+    extras: Mapping[str, Any]  # per-example metadata; numeric arrays with a leading (n,) axis travel with outputs
+
+
+Reader = Callable[[Sequence[int], int], Iterable[HostBatch]]
+"""``reader(indices, batch_size)`` yields the examples at ``indices``, in that order, ``batch_size`` at a time."""
+
+
+@dataclasses.dataclass
+class Outputs:
+    """Per-example outputs of a range of a dataset (or all of it), in dataset order."""
+
+    views: dict[str, dict[str, np.ndarray]]
+    labels: np.ndarray
+    example_ids: np.ndarray
+    extras: dict[str, np.ndarray]
+
+
+class Engine:
+    """Runs view requests over ranges of a dataset with one classifier on a mesh.
+
+    Args:
+      classifier: the model (``apply(params, images01)``).
+      mesh: from :func:`make_mesh`; default: every device on the data axis.
+      batch_size: requested global batch; rounded up to a multiple of the data-axis size and the process count.
+      seed: the run's seed, given to views for their per-example randomness.
+      softmax_outputs: see :func:`make_step`.
+      min_split_size: see :func:`param_shardings` (only matters with a model axis).
+    """
+
+    def __init__(self, classifier: Classifier, *, mesh: Mesh | None = None, batch_size: int = 64, seed: int = 0,
+                 softmax_outputs: bool = True, min_split_size: int = 1 << 20):
+        self.classifier = classifier
+        self.mesh = make_mesh() if mesh is None else mesh
+        multiple = int(np.lcm(self.mesh.shape[DATA_AXIS], jax.process_count()))
+        self.batch_size = -(-batch_size // multiple) * multiple
+        self.local_batch_size = self.batch_size // jax.process_count()
+        self.image_size = classifier.spec.data.input_size
+        self.seed = seed
+        self.softmax_outputs = softmax_outputs
+        self.params = put_params(classifier.params, param_shardings(classifier.params, self.mesh, min_split_size))
+        self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+        self._steps: dict[tuple, Callable] = {}
+
+    def _step(self, requests: Sequence[ViewRequest]) -> Callable:
+        key = tuple((r.view.name, r.heads) for r in requests)
+        if key not in self._steps:
+            data = self.classifier.spec.data
+            step = make_step(self.classifier.apply, requests, seed=self.seed, mean=data.mean, std=data.std,
+                             softmax_outputs=self.softmax_outputs)
+            param_sharding = jax.tree.map(lambda a: a.sharding, self.params)
+            self._steps[key] = jax.jit(step, in_shardings=(param_sharding, self._batch_sharding),
+                                       out_shardings=self._batch_sharding)
+        return self._steps[key]
+
+    def _local_slices(self, start: int, stop: int) -> list[range]:
+        """For each global batch of [start, stop), the example indices this process reads."""
+        b, p = self.local_batch_size, jax.process_index()
+        return [range(min(f + p * b, stop), min(f + (p + 1) * b, stop)) for f in range(start, stop, self.batch_size)]
+
+    def _padded(self, batch: HostBatch | None, extras: Mapping[str, np.ndarray]) -> dict:
+        """A local batch of exactly ``local_batch_size`` rows: the examples, then masked zero rows."""
+        b, s = self.local_batch_size, self.image_size
+        n = 0 if batch is None else len(batch.labels)
+        local = {"images": np.zeros((b, s, s, 3), np.uint8), "labels": np.zeros((b,), np.int32),
+                 "example_ids": np.full((b,), -1, np.int32), "mask": np.arange(b) < n,
+                 "extras": {k: np.zeros((b,) + v.shape[1:], v.dtype) for k, v in extras.items()}}
+        if batch is not None:
+            local["images"][:n] = batch.images
+            local["labels"][:n] = batch.labels
+            local["example_ids"][:n] = batch.example_ids
+            for k, v in extras.items():
+                local["extras"][k][:n] = v
+        return local
+
+    def _device_batches(self, reader: Reader, start: int, stop: int) -> Iterator[dict]:
+        """The global (sharded) arrays of each batch of [start, stop); this process supplies only its own rows."""
+        slices = self._local_slices(start, stop)
+        indices = [i for s in slices for i in s]
+        batches = iter(reader(indices, self.local_batch_size)) if indices else iter(())
+        extras = None
+        for expected in slices:
+            batch = next(batches) if len(expected) else None
+            if batch is not None:
+                if not np.array_equal(batch.example_ids, np.asarray(expected)):
+                    raise RuntimeError(f"reader returned examples {batch.example_ids[:4]}... instead of {expected}")
+                extras = _numeric_extras(batch.extras)
+            elif extras is None:
+                # This process has no example in the range, but the step still needs the extras' structure.
+                extras = {k: v[:0] for k, v in _numeric_extras(next(iter(reader([start], 1))).extras).items()}
+            local = self._padded(batch, extras)
+            yield jax.tree.map(
+                lambda x: jax.make_array_from_process_local_data(self._batch_sharding, x,
+                                                                 (self.batch_size,) + x.shape[1:]), local)
+
+    def run_range(self, reader: Reader, start: int, stop: int, requests: Sequence[ViewRequest],
+                  progress: Callable[[int], None] | None = None) -> Outputs:
+        """Outputs of ``requests`` on examples [start, stop), gathered in dataset order on every process."""
+        if not 0 <= start < stop:
+            raise ValueError(f"empty range [{start}, {stop})")
+        step = self._step(requests)
+        gathered: list[dict] = []
+        pending = None
+        for batch in self._device_batches(reader, start, stop):
+            outputs = step(self.params, batch)  # dispatched asynchronously: the next batch is read while it runs
+            if pending is not None:
+                gathered.append(self._to_host(pending, progress))
+            pending = outputs
+        gathered.append(self._to_host(pending, progress))
+        merged = jax.tree.map(lambda *xs: np.concatenate(xs), *gathered)
+        if not np.array_equal(merged["example_ids"], np.arange(start, stop)):
+            raise RuntimeError("gathered outputs are not in dataset order")
+        return Outputs(views=merged["views"], labels=merged["labels"], example_ids=merged["example_ids"],
+                            extras=merged["extras"])
+
+    def _to_host(self, outputs: dict, progress: Callable[[int], None] | None) -> dict:
+        if jax.process_count() > 1:
+            host = multihost_utils.process_allgather(outputs, tiled=True)
+        else:
+            host = jax.device_get(outputs)
+        keep = host["mask"]
+        if progress is not None:
+            progress(int(keep.sum()))
+        return jax.tree.map(lambda x: x[keep], host)
+
+
+def _numeric_extras(extras: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The extras that travel through the device with the batch: numeric arrays of fixed per-example shape, as
+    int32/float32/bool. Ragged or string metadata (file names, variable-length label sets) stays with the source."""
+    out = {}
+    for name, value in extras.items():
+        array = np.asarray(value)
+        if array.ndim == 0 or array.dtype.kind not in "biuf":
+            continue
+        out[name] = array.astype({"i": np.int32, "u": np.int32, "f": np.float32, "b": bool}[array.dtype.kind])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Chunked, resumable evaluation through the results store.
+
+_BASE_FIELDS = ("labels", "example_ids")
+_EXTRA_PREFIX = "extra."
+
+
+def chunk_ranges(num_examples: int, chunk_examples: int) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk. Chunk bounds depend only on these two numbers (not on batch size or device
+    count), so a run resumed with other settings still finds the chunks stored before."""
+    return [(s, min(s + chunk_examples, num_examples)) for s in range(0, num_examples, chunk_examples)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+    """One chunk and the requests still to compute on it (empty: every view is stored already)."""
+
+    start: int
+    stop: int
+    todo: tuple[ViewRequest, ...]
+
+
+def plan_chunks(num_examples: int, requests: Sequence[ViewRequest], entries: Mapping[str, OutputEntry], *,
+                chunk_examples: int, overwrite: bool = False) -> list[ChunkPlan]:
+    """Which views each chunk still needs. Process 0 decides (it owns the store) and every process follows."""
+    needed = np.array([[overwrite or not entries[r.view.name].has_chunk(start, stop, r.heads + _BASE_FIELDS)
+                        for r in requests] for start, stop in chunk_ranges(num_examples, chunk_examples)], bool)
+    if jax.process_count() > 1:
+        needed = np.asarray(multihost_utils.broadcast_one_to_all(needed))
+    ranges = chunk_ranges(num_examples, chunk_examples)
+    return [ChunkPlan(start, stop, tuple(r for r, n in zip(requests, row) if n))
+            for (start, stop), row in zip(ranges, needed)]
+
+
+def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries: Mapping[str, OutputEntry], *,
+             overwrite: bool = False, progress: Callable[[int], None] | None = None) -> int:
+    """Computes every planned chunk and stores it (process 0 writes), one atomic file per chunk and view.
+
+    A run killed at any moment loses at most the chunks in flight; the next run's plan skips the stored ones.
+    Returns the number of chunks computed.
+    """
+    computed = 0
+    for plan in plans:
+        if not plan.todo:
+            continue
+        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress)
+        if jax.process_index() == 0:
+            common = {"labels": out.labels, "example_ids": out.example_ids,
+                      **{_EXTRA_PREFIX + k: v for k, v in out.extras.items()}}
+            for request in plan.todo:
+                entries[request.view.name].write_chunk(plan.start, plan.stop,
+                                                       {**out.views[request.view.name], **common}, replace=overwrite)
+        computed += 1
+    return computed
+
+
+def load_outputs(entries: Mapping[str, OutputEntry], requests: Sequence[ViewRequest], num_examples: int, *,
+                 chunk_examples: int) -> Outputs:
+    """The stored outputs of ``requests`` on examples [0, num_examples), in dataset order (process 0)."""
+    views: dict[str, dict[str, list]] = {r.view.name: {h: [] for h in r.heads} for r in requests}
+    base: dict[str, list] = {}
+    for start, stop in chunk_ranges(num_examples, chunk_examples):
+        for i, request in enumerate(requests):
+            chunk = entries[request.view.name].read_chunk(start, stop)
+            for head in request.heads:
+                views[request.view.name][head].append(chunk[head])
+            if i == 0:
+                for name in chunk.keys() - set(request.heads):
+                    if name in _BASE_FIELDS or name.startswith(_EXTRA_PREFIX):
+                        base.setdefault(name, []).append(chunk[name])
+    joined = {k: np.concatenate(v) for k, v in base.items()}
+    return Outputs(views={v: {h: np.concatenate(parts) for h, parts in heads.items()} for v, heads in views.items()},
+                   labels=joined["labels"], example_ids=joined["example_ids"],
+                   extras={k[len(_EXTRA_PREFIX):]: v for k, v in joined.items() if k.startswith(_EXTRA_PREFIX)})
