@@ -60,7 +60,9 @@ def informative_random_state(model, seed: int = 0) -> None:
             elif leaf in ("cls_token", "dist_token", "reg_token", "pos_embed", "relative_position_bias_table"):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.5)
             elif t.ndim == 1 and (leaf == "gamma" or leaf == "weight"):  # layer scales and norm weights
-                t.copy_(draw(t.shape, 0.5, 1.5) * torch.sign(draw(t.shape, -1.0, 2.0)))
+                # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically
+                # under fixed batch-norm statistics; signs vary so a dropped scale cannot hide.
+                t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
             elif t.ndim == 1 and leaf == "bias":
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
 
