@@ -1,0 +1,34 @@
+"""MobileNetV2 / MobileNetV3-Large parity with timm (random init, real images).
+
+MobileNetV3 is the only family with hard-swish, hard-sigmoid squeeze-excite gates, SE widths rounded to multiples of
+8 of the expanded channels and a pool-then-conv head, so it gets its own case; criterion and random-state redraw
+as in ``parity_util``.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from converters.load import expected_params
+from jaxquba import zoo
+from parity_util import assert_parity, parity_logits
+
+CASES = ["mobilenetv2_100.ra_in1k", "mobilenetv3_large_100.ra_in1k"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_mobilenet_parity(name, timm_module, shared_data):
+    assert_parity(*parity_logits(timm_module, name, shared_data, n_images=4))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parameter_count_matches_timm(name):
+    spec = zoo.get(name)
+    count = sum(int(np.prod(leaf.shape)) for path, leaf in jax.tree_util.tree_leaves_with_path(expected_params(spec))
+                if path[-1].key not in ("mean", "var"))  # BN running statistics are buffers in PyTorch
+    assert count == spec.num_params
+
+
+def test_aliases():
+    assert zoo.resolve("mnv2") == "mobilenetv2_100.ra_in1k"
+    assert zoo.resolve("mnv3_large") == zoo.resolve("mobilenetv3_large_100") == "mobilenetv3_large_100.ra_in1k"
