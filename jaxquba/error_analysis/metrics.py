@@ -36,6 +36,8 @@ def mla(correct: np.ndarray, targets: np.ndarray, num_classes: int = 1000) -> np
     hits = np.bincount(per_image.ravel(), correct.ravel(), minlength=m * num_classes).reshape(m, num_classes)
     totals = np.bincount(targets, minlength=num_classes)
     present = totals > 0
+    if not present.any():  # an empty group (possible on small subsets)
+        return np.full(m, np.nan)
     return 100.0 * (hits[:, present] / totals[present]).mean(-1)
 
 
