@@ -1,0 +1,14 @@
+"""ConvNeXt v1 parity with timm (random init with redrawn layer scales, real images)."""
+
+import pytest
+
+from parity_util import assert_parity, parity_logits
+
+
+def test_convnext_tiny_parity(timm_module, shared_data):
+    assert_parity(*parity_logits(timm_module, "convnext_tiny.fb_in1k", shared_data, n_images=2))
+
+
+@pytest.mark.large
+def test_convnext_large_parity(timm_module, shared_data):
+    assert_parity(*parity_logits(timm_module, "convnext_large.fb_in22k_ft_in1k", shared_data, n_images=1))
