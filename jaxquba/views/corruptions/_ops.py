@@ -1,0 +1,176 @@
+"""Building blocks shared by the corruptions: separable filters as matrices, resampling, HSV, edge-clamped shifts.
+
+Everything works on one image in the 0-255 float scale of the reference (``imagecorruptions``), with (H, W) or
+(H, W, C) arrays; the batch is added by ``vmap`` in :mod:`jaxquba.views.corruptions`. Filters whose kernel and
+size are known at trace time are built as dense (n, n) matrices in numpy, so a separable blur with any border rule
+is two matmuls: exact, size-agnostic, and fast on accelerators.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+# numpy.pad's names for the border rules of scipy.ndimage ("nearest", "reflect") and OpenCV (BORDER_REFLECT_101).
+_PAD_MODE = {"nearest": "edge", "reflect": "symmetric", "reflect101": "reflect"}
+
+
+def border_index(index: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Maps out-of-range integer indices into [0, n) by a border rule (static numpy)."""
+    if mode == "nearest":
+        return np.clip(index, 0, n - 1)
+    assert np.all(np.abs(index) < 2 * n), "kernel larger than the image"
+    return np.pad(np.arange(n), n, mode=_PAD_MODE[mode])[index + n]
+
+
+@functools.cache
+def correlation_matrix(n: int, taps: tuple[float, ...], mode: str) -> np.ndarray:
+    """(n, n) matrix M with (M @ v)[i] = sum_k taps[k] * v[border(i + k - r)]: a centred 1-D correlation."""
+    radius = len(taps) // 2
+    matrix = np.zeros((n, n), np.float64)
+    rows = np.arange(n)
+    for k, weight in enumerate(taps):
+        np.add.at(matrix, (rows, border_index(rows + k - radius, n, mode)), weight)
+    return matrix.astype(np.float32)
+
+
+def gaussian_taps(sigma: float, truncate: float = 4.0) -> tuple[float, ...]:
+    """scipy.ndimage.gaussian_filter1d's kernel: radius int(truncate * sigma + 0.5), normalised to sum 1."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    return tuple(weights / weights.sum())
+
+
+def separable(image: jnp.ndarray, rows: np.ndarray, cols: np.ndarray) -> jnp.ndarray:
+    """rows @ image @ cols.T on the two spatial axes of an (H, W) or (H, W, C) image."""
+    out = jnp.einsum("ij,jk...->ik...", jnp.asarray(rows), image)
+    return jnp.einsum("lk,ik...->il...", jnp.asarray(cols), out)
+
+
+def gaussian_filter(image: jnp.ndarray, sigma: float | tuple[float, float], mode: str = "nearest",
+                    truncate: float = 4.0) -> jnp.ndarray:
+    """skimage.filters.gaussian(image, sigma, mode, truncate, channel_axis=-1): spatial axes only.
+
+    ``sigma`` is one value or one per spatial axis.
+    """
+    h, w = image.shape[:2]
+    sigma_h, sigma_w = (sigma, sigma) if np.isscalar(sigma) else sigma
+    return separable(image, correlation_matrix(h, gaussian_taps(sigma_h, truncate), mode),
+                     correlation_matrix(w, gaussian_taps(sigma_w, truncate), mode))
+
+
+@functools.cache
+def linear_zoom_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """scipy.ndimage.zoom(order=1) along one axis: output o samples input o * (n_in - 1) / (n_out - 1)."""
+    coords = np.arange(n_out) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    lower = np.clip(np.floor(coords).astype(int), 0, n_in - 1)
+    upper = np.minimum(lower + 1, n_in - 1)
+    frac = coords - lower
+    matrix = np.zeros((n_out, n_in), np.float64)
+    np.add.at(matrix, (np.arange(n_out), lower), 1 - frac)
+    np.add.at(matrix, (np.arange(n_out), upper), frac)
+    return matrix
+
+
+def clipped_zoom_shape(n: int, factor: float) -> tuple[int, int, int]:
+    """(crop start, crop size, zoomed size) of the reference's clipped_zoom along an axis of length n."""
+    crop = int(math.ceil(n / float(factor)))
+    return (n - crop) // 2, crop, int(round(crop * factor))
+
+
+@functools.cache
+def clipped_zoom_matrix(n: int, factor: float, keep: int | None = None) -> np.ndarray:
+    """(keep, n) matrix of the reference's clipped_zoom: centre crop of ceil(n / factor), linear zoom, first rows.
+
+    ``keep`` defaults to n (the reference crops the zoomed layer back to the image from its top-left corner).
+    """
+    start, crop, zoomed = clipped_zoom_shape(n, factor)
+    matrix = np.zeros((zoomed, n), np.float64)
+    matrix[:, start:start + crop] = linear_zoom_matrix(crop, zoomed)
+    return matrix[: n if keep is None else keep].astype(np.float32)
+
+
+def bilinear_reflect(image: jnp.ndarray, ys: jnp.ndarray, xs: jnp.ndarray) -> jnp.ndarray:
+    """scipy ``map_coordinates(order=1, mode='reflect')`` on the spatial axes of (H, W, C) at (H, W) points.
+
+    'reflect' mirrors about the outer pixel edges (half-sample symmetric); within half a pixel of the border the
+    two interpolation neighbours are the same pixel, which clamping the indices reproduces.
+    """
+    h, w = image.shape[:2]
+
+    def fold(coord, n):
+        t = jnp.mod(coord + 0.5, 2 * n)
+        return jnp.where(t >= n, 2 * n - t, t) - 0.5
+
+    ys, xs = fold(ys, h), fold(xs, w)
+    y0, x0 = jnp.floor(ys), jnp.floor(xs)
+    fy, fx = (ys - y0)[..., None], (xs - x0)[..., None]
+    y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
+    yi = [jnp.clip(y0, 0, h - 1), jnp.clip(y0 + 1, 0, h - 1)]
+    xi = [jnp.clip(x0, 0, w - 1), jnp.clip(x0 + 1, 0, w - 1)]
+    top = image[yi[0], xi[0]] * (1 - fx) + image[yi[0], xi[1]] * fx
+    bottom = image[yi[1], xi[0]] * (1 - fx) + image[yi[1], xi[1]] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def resample_rows(image: jnp.ndarray, matrix: np.ndarray) -> jnp.ndarray:
+    """matrix @ image along axis 0 for a static matrix with at most 2 non-zeros per row (linear interpolation),
+    as two gathers instead of a dense matmul."""
+    lower = np.argmax(matrix != 0, axis=1)
+    upper = np.minimum(lower + 1, matrix.shape[1] - 1)
+    w_lower = matrix[np.arange(len(matrix)), lower]
+    w_upper = np.where(upper > lower, matrix[np.arange(len(matrix)), upper], 0.0)
+    assert np.allclose(w_lower + w_upper, matrix.sum(1)), "not a 2-tap interpolation matrix"
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return (image[lower] * jnp.asarray(w_lower, image.dtype).reshape(shape)
+            + image[upper] * jnp.asarray(w_upper, image.dtype).reshape(shape))
+
+
+def clipped_zoom(image: jnp.ndarray, factor: float, keep: tuple[int, int] | None = None) -> jnp.ndarray:
+    """The reference's clipped_zoom on the spatial axes (see :func:`clipped_zoom_matrix`)."""
+    h, w = image.shape[:2]
+    keep_h, keep_w = keep or (None, None)
+    out = resample_rows(image, clipped_zoom_matrix(h, factor, keep_h))
+    return jnp.swapaxes(resample_rows(jnp.swapaxes(out, 0, 1), clipped_zoom_matrix(w, factor, keep_w)), 0, 1)
+
+
+def shift_clamped(image: jnp.ndarray, dy: jnp.ndarray, dx: jnp.ndarray) -> jnp.ndarray:
+    """out[h, w] = image[clip(h - dy), clip(w - dx)]: the reference's ``shift`` (edge rows repeat); traced shifts."""
+    h, w = image.shape[:2]
+    rows = jnp.clip(jnp.arange(h) - dy, 0, h - 1)
+    cols = jnp.clip(jnp.arange(w) - dx, 0, w - 1)
+    return jnp.take(jnp.take(image, rows, axis=0), cols, axis=1)
+
+
+def rgb_to_hsv(rgb: jnp.ndarray) -> jnp.ndarray:
+    """skimage.color.rgb2hsv for values in [0, 1] (where channels tie, blue beats green beats red, as there)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    value = rgb.max(-1)
+    delta = value - rgb.min(-1)
+    safe_delta = jnp.where(delta == 0, 1.0, delta)
+    saturation = jnp.where(delta == 0, 0.0, delta / jnp.where(value == 0, 1.0, value))
+    hue = jnp.where(b == value, 4.0 + (r - g) / safe_delta,
+                    jnp.where(g == value, 2.0 + (b - r) / safe_delta, (g - b) / safe_delta))
+    hue = jnp.where(delta == 0, 0.0, jnp.mod(hue / 6.0, 1.0))
+    return jnp.stack([hue, saturation, value], -1)
+
+
+def hsv_to_rgb(hsv: jnp.ndarray) -> jnp.ndarray:
+    """skimage.color.hsv2rgb."""
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    sector = jnp.floor(h * 6.0)
+    f = h * 6.0 - sector
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    choices = jnp.stack([jnp.stack(c, -1) for c in
+                         [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]])
+    index = jnp.mod(sector.astype(jnp.int32), 6)
+    return jnp.take_along_axis(choices, index[None, ..., None], axis=0)[0]
+
+
+def luma(rgb: jnp.ndarray) -> jnp.ndarray:
+    """OpenCV's RGB2GRAY weights (0.299, 0.587, 0.114), keeping a channel axis."""
+    return (rgb @ jnp.asarray([0.299, 0.587, 0.114], rgb.dtype))[..., None]
