@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,9 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxquba import protocols
+from jaxquba.data.pipeline import HostBatch
+from jaxquba.data.sharding import process_shard
 from jaxquba.models import Classifier
 from jaxquba.store import OutputEntry
 from jaxquba.views.base import View, ViewContext
@@ -47,10 +50,10 @@ MODEL_AXIS = "model"
 # Output heads: what comes back per example and per view.
 
 class HeadInputs(NamedTuple):
-    """What a head sees: the model's raw outputs, their probabilities (per the protocol) and the labels."""
+    """What a head sees: the model's outputs (what the protocol treats as logits), their softmax, the labels."""
 
-    outputs: jax.Array  # float32 (B, C): logits, or probabilities for 'probs' models
-    probs: jax.Array  # float32 (B, C)
+    outputs: jax.Array  # float32 (B, C)
+    probs: jax.Array  # float32 (B, C) softmax of outputs
     labels: jax.Array  # int32 (B,); -1 where unknown
 
 
@@ -135,14 +138,14 @@ def put_params(params: Any, shardings: Any) -> Any:
 # The step.
 
 def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[ViewRequest], *, seed: int,
-              mean: Sequence[float], std: Sequence[float], softmax_outputs: bool) -> Callable:
+              mean: Sequence[float], std: Sequence[float]) -> Callable:
     """The per-batch function (unjitted): ``step(params, batch) -> outputs``.
 
     ``batch`` = ``{"images": uint8 (B,S,S,3), "labels": int32 (B,), "example_ids": int32 (B,), "mask": bool (B,),
     "extras": {name: (B, ...)}}``; ``outputs`` = ``{"views": {view name: {head: (B, ...)}}}`` plus the batch's
     labels, example ids, mask and extras, so a multi-host all-gather returns them aligned with the outputs.
-    ``softmax_outputs``: the probabilities are softmax(outputs) (logit models, and every model under the
-    published protocol's double-softmax quirk) or the outputs themselves.
+    ``apply`` gives what the protocol treats as logits (:func:`jaxquba.protocols.model_outputs`); probabilities are
+    their softmax, so the published double-softmax quirk of probability-output models comes from ``apply``.
     """
     requests = tuple(requests)
 
@@ -156,8 +159,7 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
         per_view = {}
         for request in requests:
             outputs = logits_fn(request.view(images01, ctx)).astype(jnp.float32)
-            probs = jax.nn.softmax(outputs, axis=-1) if softmax_outputs else outputs
-            inputs = HeadInputs(outputs, probs, batch["labels"])
+            inputs = HeadInputs(outputs, jax.nn.softmax(outputs, axis=-1), batch["labels"])
             per_view[request.view.name] = {head: HEADS[head](inputs) for head in request.heads}
         passthrough = {k: v for k, v in batch.items() if k != "images"}
         return {"views": per_view, **passthrough}
@@ -165,17 +167,10 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     return step
 
 
-class HostBatch(Protocol):
-    """What a reader yields (``jaxquba.data.pipeline.HostBatch``): ``n <= batch_size`` preprocessed examples."""
-
-    images: np.ndarray  # uint8 (n, S, S, 3)
-    labels: np.ndarray  # int32 (n,)
-    example_ids: np.ndarray  # int32 (n,) index of each example in its dataset
-    extras: Mapping[str, Any]  # per-example metadata; numeric arrays with a leading (n,) axis travel with outputs
-
-
-Reader = Callable[[Sequence[int], int], Iterable[HostBatch]]
-"""``reader(indices, batch_size)`` yields the examples at ``indices``, in that order, ``batch_size`` at a time."""
+Reader = Callable[[int, Sequence[int]], Iterable[HostBatch]]
+"""``reader(batch_size, indices)`` yields the examples at ``indices``, in that order, ``batch_size`` at a time
+(``functools.partial(jaxquba.data.pipeline.host_batches, source, transform)``). Numeric extras with a leading
+per-example axis travel with the outputs; string extras (file names) stay with the source."""
 
 
 @dataclasses.dataclass
@@ -196,12 +191,12 @@ class Engine:
       mesh: from :func:`make_mesh`; default: every device on the data axis.
       batch_size: requested global batch; rounded up to a multiple of the data-axis size and the process count.
       seed: the run's seed, given to views for their per-example randomness.
-      softmax_outputs: see :func:`make_step`.
+      protocol: decides what the views and heads see as the model's logits (:mod:`jaxquba.protocols`).
       min_split_size: see :func:`param_shardings` (only matters with a model axis).
     """
 
     def __init__(self, classifier: Classifier, *, mesh: Mesh | None = None, batch_size: int = 64, seed: int = 0,
-                 softmax_outputs: bool = True, min_split_size: int = 1 << 20):
+                 protocol: protocols.Protocol = protocols.PROTOCOLS["pixel"], min_split_size: int = 1 << 20):
         self.classifier = classifier
         self.mesh = make_mesh() if mesh is None else mesh
         multiple = int(np.lcm(self.mesh.shape[DATA_AXIS], jax.process_count()))
@@ -209,7 +204,7 @@ class Engine:
         self.local_batch_size = self.batch_size // jax.process_count()
         self.image_size = classifier.spec.data.input_size
         self.seed = seed
-        self.softmax_outputs = softmax_outputs
+        self.protocol = protocol
         self.params = put_params(classifier.params, param_shardings(classifier.params, self.mesh, min_split_size))
         self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
         self._steps: dict[tuple, Callable] = {}
@@ -218,17 +213,22 @@ class Engine:
         key = tuple((r.view.name, r.heads) for r in requests)
         if key not in self._steps:
             data = self.classifier.spec.data
-            step = make_step(self.classifier.apply, requests, seed=self.seed, mean=data.mean, std=data.std,
-                             softmax_outputs=self.softmax_outputs)
+            step = make_step(protocols.model_outputs(self.classifier, self.protocol), requests, seed=self.seed,
+                             mean=data.mean, std=data.std)
             param_sharding = jax.tree.map(lambda a: a.sharding, self.params)
             self._steps[key] = jax.jit(step, in_shardings=(param_sharding, self._batch_sharding),
                                        out_shardings=self._batch_sharding)
         return self._steps[key]
 
     def _local_slices(self, start: int, stop: int) -> list[range]:
-        """For each global batch of [start, stop), the example indices this process reads."""
-        b, p = self.local_batch_size, jax.process_index()
-        return [range(min(f + p * b, stop), min(f + (p + 1) * b, stop)) for f in range(start, stop, self.batch_size)]
+        """For each global batch of [start, stop), the example indices this process reads (a contiguous block of
+        at most ``local_batch_size``; the blocks of all processes, in process order, are the batch)."""
+        p, n = jax.process_index(), jax.process_count()
+        slices = []
+        for first in range(start, stop, self.batch_size):
+            block = process_shard(range(first, min(first + self.batch_size, stop)), p, n)
+            slices.append(range(int(block[0]), int(block[-1]) + 1) if len(block) else range(0))
+        return slices
 
     def _padded(self, batch: HostBatch | None, extras: Mapping[str, np.ndarray]) -> dict:
         """A local batch of exactly ``local_batch_size`` rows: the examples, then masked zero rows."""
@@ -249,7 +249,7 @@ class Engine:
         """The global (sharded) arrays of each batch of [start, stop); this process supplies only its own rows."""
         slices = self._local_slices(start, stop)
         indices = [i for s in slices for i in s]
-        batches = iter(reader(indices, self.local_batch_size)) if indices else iter(())
+        batches = iter(reader(self.local_batch_size, indices)) if indices else iter(())
         extras = None
         for expected in slices:
             batch = next(batches) if len(expected) else None
@@ -259,7 +259,7 @@ class Engine:
                 extras = _numeric_extras(batch.extras)
             elif extras is None:
                 # This process has no example in the range, but the step still needs the extras' structure.
-                extras = {k: v[:0] for k, v in _numeric_extras(next(iter(reader([start], 1))).extras).items()}
+                extras = {k: v[:0] for k, v in _numeric_extras(next(iter(reader(1, [start]))).extras).items()}
             local = self._padded(batch, extras)
             yield jax.tree.map(
                 lambda x: jax.make_array_from_process_local_data(self._batch_sharding, x,

@@ -16,21 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import NamedTuple
-
 import numpy as np  # (JAX itself is imported late: its device count must be set first)
 
 NUM_EXAMPLES = 37  # prime: no batch size or chunk size used here divides it
 NUM_CLASSES = 10
 IMAGE_SIZE = 16
 CHUNK_EXAMPLES = 8
-
-
-class HostBatch(NamedTuple):
-    images: np.ndarray
-    labels: np.ndarray
-    example_ids: np.ndarray
-    extras: dict
 
 
 def dataset():
@@ -44,10 +35,12 @@ def dataset():
 
 
 def make_reader(sleep_s: float = 0.0, calls: list | None = None):
-    """``reader(indices, batch_size)`` over :func:`dataset`; records the indices it was asked for in ``calls``."""
+    """An in-memory stand-in for ``host_batches``: ``reader(batch_size, indices)`` over :func:`dataset`.
+    Records the indices it was asked for in ``calls``; sleeps ``sleep_s`` per batch."""
+    from jaxquba.data.pipeline import HostBatch
     images, labels, texture = dataset()
 
-    def reader(indices, batch_size):
+    def reader(batch_size, indices):
         indices = list(indices)
         if calls is not None:
             calls.append(indices)

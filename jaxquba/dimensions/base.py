@@ -1,0 +1,112 @@
+"""The dimension framework: what each quality dimension needs from the engine, and how it reduces the outputs.
+
+A :class:`Dimension` declares
+
+* ``passes(ctx)``: the :class:`Pass` es it needs -- a dataset spec and, per view, the output heads wanted
+  (:data:`jaxquba.engine.HEADS`); and
+* ``reduce(outputs, ctx)``: named :class:`Value` s computed from the gathered per-example outputs.
+
+A dimension is evaluated once per *reference dataset* (``--datasets``; ``ctx.dataset``): dataset-generic dimensions
+(accuracy, calibration, class balance) measure that dataset, dimensions with their own data (shape bias on
+cue-conflict) use it as the clean reference of their ratios. :func:`merge_passes` unions the passes of every
+dimension by dataset and view, so one clean pass of a dataset feeds accuracy, calibration and class balance, and
+each (dataset, view) is computed once with the union of the heads asked for.
+
+Dimensions register by name (:func:`register`); importing :mod:`jaxquba.dimensions` imports every module in it, so
+``--dimensions=accuracy,calibration`` finds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Mapping, Sequence
+
+from jaxquba.engine import Outputs, ViewRequest
+from jaxquba.errors import UserError, closest
+from jaxquba.protocols import Protocol
+from jaxquba.views.base import View
+from jaxquba.zoo import ModelSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a dimension may depend on: the reference dataset, the protocol, the seed and the model."""
+
+    dataset: str  # canonical dataset spec (the source's name)
+    protocol: Protocol
+    seed: int
+    model: ModelSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """Views of one dataset to run, with the heads wanted from each."""
+
+    dataset: str
+    requests: tuple[ViewRequest, ...]
+
+    @classmethod
+    def of(cls, dataset: str, views: Sequence[View], heads: Sequence[str]) -> "Pass":
+        """The same heads from every view."""
+        return cls(dataset, tuple(ViewRequest(v, tuple(heads)) for v in views))
+
+
+@dataclasses.dataclass(frozen=True)
+class Value:
+    """One measured number. ``spec`` names it completely, ``metric@dataset`` (robustness_metrics' convention);
+    ``column`` is the published QUBA table column it measures, if any (e.g. ``Acc``)."""
+
+    name: str
+    value: float
+    spec: str
+    column: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    name: str
+    description: str
+    passes: Callable[[Context], tuple[Pass, ...]]
+    reduce: Callable[[Mapping[str, Outputs], Context], list[Value]]
+
+
+_REGISTRY: dict[str, Dimension] = {}
+
+
+def register(dimension: Dimension) -> Dimension:
+    if _REGISTRY.get(dimension.name, dimension) is not dimension:
+        raise ValueError(f"dimension {dimension.name!r} registered twice")
+    _REGISTRY[dimension.name] = dimension
+    return dimension
+
+
+def all_dimensions() -> list[Dimension]:
+    import jaxquba.dimensions  # noqa: F401  (importing registers every dimension module)
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+def resolve(names: str | Iterable[str]) -> list[Dimension]:
+    """Dimensions by name (a comma list, or ``all``); an unknown name raises UserError with the closest names."""
+    known = {d.name: d for d in all_dimensions()}
+    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    if names == ["all"]:
+        return list(known.values())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hints = {n: closest(n, known) for n in unknown}
+        raise UserError("unknown dimension(s) " + ", ".join(
+            f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items())
+            + f". Known: {', '.join(known)}, or 'all'.")
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def merge_passes(passes: Iterable[Pass]) -> dict[str, tuple[ViewRequest, ...]]:
+    """dataset -> one request per distinct view (by name, first-seen order), with the union of its heads."""
+    merged: dict[str, dict[str, tuple[View, list[str]]]] = {}
+    for p in passes:
+        views = merged.setdefault(p.dataset, {})
+        for request in p.requests:
+            view, heads = views.setdefault(request.view.name, (request.view, []))
+            heads.extend(h for h in request.heads if h not in heads)
+    return {dataset: tuple(ViewRequest(view, tuple(heads)) for view, heads in views.values())
+            for dataset, views in merged.items()}

@@ -1,0 +1,287 @@
+"""``python -m jaxquba.main``: evaluate models on quality dimensions; flags -> plan -> sharded passes -> results.
+
+    python -m jaxquba.main --demo
+    python -m jaxquba.main --model=resnet50 --dimensions=accuracy --datasets=imagenet2012 --data_dir=~/tfds
+    python -m jaxquba.main --flagfile=flags/quba.flags --model=vit_b16
+
+Per model: the dimensions' passes are merged by dataset (one decode of an image serves every view), each dataset
+is evaluated in resumable chunks into the results store under ``--output_dir``, and each dimension reduces the
+stored outputs to named values. At the end a table is printed and ``OUTPUT_DIR/summary.json`` is written (per
+model: every dataset/dimension with its values and their specs, and what was skipped and why). Datasets that are
+not prepared are reported with the command that prepares them; the run goes on with the rest. Where a model has
+all nine QUBA dimensions on the first ``--datasets`` entry, the HTML report is written too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("model", [], "Model name(s) (timm names or aliases; see --list_models).")
+flags.DEFINE_string("weights", "default", "'default', 'hf', 'pypi', 'random' or a local checkpoint path.")
+flags.DEFINE_list("dimensions", ["accuracy"], "Dimensions to evaluate (comma list, or 'all').")
+flags.DEFINE_list("datasets", ["imagenet2012"], "Reference dataset spec(s): accuracy & co. are measured on each; "
+                  "fixed-data dimensions use it as their clean reference. 'demo', 'folder:PATH', tfds names.")
+flags.DEFINE_string("data_dir", None, "tfds data dir (default: tfds's, $TFDS_DATA_DIR).")
+flags.DEFINE_integer("batch_size", 32, "Global batch size (rounded up to a multiple of the data-parallel devices).")
+flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "Compute precision of the model.")
+flags.DEFINE_integer("max_examples", 0, "Evaluate only the first N examples of each dataset (0: all).")
+flags.DEFINE_string("output_dir", "jaxquba_results", "Results store, summary.json and report.")
+flags.DEFINE_bool("overwrite", False, "Recompute results that are already stored.")
+flags.DEFINE_integer("seed", 0, "Seed of random views (noise, attack starts); per example, batch-independent.")
+flags.DEFINE_enum("protocol", "quba_paper", ["quba_paper", "pixel"],
+                  "quba_paper reproduces the published numbers (quirks included); pixel is the corrected protocol.")
+flags.DEFINE_bool("list_models", False, "Print the model registry and exit.")
+flags.DEFINE_bool("demo", False, "Offline demo: tf_efficientnet_lite0 with PyPI weights on photos shipped in wheels, "
+                  "every dimension that has data.")
+flags.DEFINE_integer("chunk_examples", 4096, "Examples per stored chunk (the unit of resumption).")
+flags.DEFINE_integer("model_axis", 1, "Devices per model copy (shards large parameters over them).")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host TPU pods, GPU clusters).")
+flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
+
+# What --demo means; flags given explicitly on the command line still win.
+DEMO_SETTINGS = {"model": ["tf_efficientnet_lite0"], "weights": "pypi", "datasets": ["demo"], "dimensions": ["all"],
+                 "batch_size": 8, "output_dir": "jaxquba_demo"}
+
+
+@dataclasses.dataclass
+class DatasetState:
+    """A dataset asked for in this run: its canonical name, and its source or why it is unavailable."""
+
+    spec: str
+    name: str
+    source: Any = None
+    missing: str | None = None
+
+
+def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
+    """Opens ``spec``; a dataset that is known but not prepared becomes a DatasetState with the reason.
+    An unknown spec raises UserError (a typo should stop the run, not be skipped)."""
+    from jaxquba.data import demo, registry
+    from jaxquba.errors import UserError
+    if spec == demo.NAME:
+        return DatasetState(spec, demo.NAME, demo.DemoSource())
+    name = spec if spec.startswith(registry.FOLDER_PREFIX) else registry.resolve(spec, data_dir).name
+    try:
+        source = registry.open_source(spec, data_dir)
+    except UserError as e:
+        return DatasetState(spec, name, missing=str(e))
+    return DatasetState(spec, source.name, source)
+
+
+def output_fields(classifier, dataset: str, view: str, protocol, seed: int) -> dict[str, Any]:
+    """The spec of one (model, dataset, view) output entry in the store."""
+    return {"model": classifier.spec.name, "weights": classifier.weights_digest, "precision": classifier.precision,
+            "dataset": dataset, "view": view, "protocol": protocol.spec, "seed": seed}
+
+
+def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, DatasetState], dims, protocol
+                   ) -> dict[str, Any]:
+    """Runs every pass the dimensions need on one model and reduces them; returns the model's summary entry."""
+    import jax
+
+    from jaxquba import engine as E
+    from jaxquba.data.pipeline import host_batches
+    from jaxquba.data.preprocess import make_eval_transform
+    from jaxquba.dimensions.base import Context, merge_passes
+    from jaxquba.errors import UserError
+    from jaxquba.models import load_classifier
+
+    classifier = load_classifier(model_name, weights=settings.weights, precision=settings.precision)
+    engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol)
+    transform = make_eval_transform(classifier.spec.data)
+    contexts = [Context(datasets[s].name, protocol, settings.seed, classifier.spec) for s in settings.datasets]
+
+    planned, skipped = [], []
+    for dim in dims:
+        for ctx in contexts:
+            try:
+                passes = dim.passes(ctx)
+            except UserError as e:
+                skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
+                continue
+            missing = [p.dataset for p in passes if _state(datasets, p.dataset, settings.data_dir).missing]
+            if missing:
+                skipped.append({"dimension": dim.name, "dataset": ctx.dataset,
+                                "reason": "needs " + ", ".join(sorted(set(missing))) + " (not available)"})
+            else:
+                planned.append((dim, ctx, passes))
+
+    outputs, examples = {}, {}
+    for spec, requests in merge_passes(p for _, _, passes in planned for p in passes).items():
+        state = datasets[spec]
+        n = len(state.source) if not settings.max_examples else min(len(state.source), settings.max_examples)
+        entries = {r.view.name: store.outputs(output_fields(classifier, state.name, r.view.name, protocol,
+                                                            settings.seed)) for r in requests}
+        plans = E.plan_chunks(n, requests, entries, chunk_examples=settings.chunk_examples,
+                              overwrite=settings.overwrite)
+        reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
+        todo = sum(p.stop - p.start for p in plans if p.todo)
+        with _progress(f"{classifier.spec.name} {state.name} ({len(requests)} views)", todo) as update:
+            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=update)
+        if jax.process_index() == 0:  # dimensions look outputs up by the spec they declared or the canonical name
+            outputs[spec] = outputs[state.name] = E.load_outputs(entries, requests, n,
+                                                                 chunk_examples=settings.chunk_examples)
+        examples[state.name] = n
+
+    results = []
+    if jax.process_index() == 0:
+        for dim, ctx, passes in planned:
+            try:
+                values = dim.reduce(outputs, ctx)
+            except UserError as e:
+                skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
+                continue
+            results += [{"dimension": dim.name, "dataset": ctx.dataset, "name": v.name, "value": v.value,
+                         "spec": v.spec, "column": v.column,
+                         "examples": {p.dataset: examples[datasets[p.dataset].name] for p in passes}}
+                        for v in values]
+    return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
+            "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
+            "max_examples": settings.max_examples, "results": results, "skipped": skipped}
+
+
+def _state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -> DatasetState:
+    if spec not in datasets:
+        datasets[spec] = open_dataset(spec, data_dir)
+        if datasets[spec].missing:
+            logging.warning("dataset %s is not available: %s", spec, datasets[spec].missing)
+    return datasets[spec]
+
+
+class _progress:
+    """A tqdm bar (images, images/s, ETA) on process 0; a no-op elsewhere or when there is nothing to compute."""
+
+    def __init__(self, description: str, total: int):
+        import jax
+        self.bar = None
+        if total and jax.process_index() == 0:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=description, unit="img", dynamic_ncols=True, file=sys.stderr)
+        elif not total:
+            logging.info("%s: every chunk is stored already", description)
+
+    def __enter__(self):
+        return self.bar.update if self.bar is not None else None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The plain-text table printed at the end: one row per value, then what was skipped."""
+    rows = [("model", "dimension", "value", "spec")]
+    skipped = []
+    for entry in summary["models"]:
+        for r in entry["results"]:
+            rows.append((entry["model"], r["dimension"], f"{r['value']:.4f}", r["spec"]))
+        skipped += [f"  {entry['model']}: {s['dimension']} on {s['dataset']}: {s['reason']}" for s in entry["skipped"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if skipped:
+        lines += ["", "skipped:"] + skipped
+    unavailable = [f"  {name}: {d['reason']}" for name, d in summary["datasets"].items() if not d["available"]]
+    if unavailable:
+        lines += ["", "unavailable datasets:"] + unavailable
+    return "\n".join(lines)
+
+
+def write_quba_report(summary: dict[str, Any], out_dir: Path, reference: str, protocol: str) -> Path | None:
+    """The HTML report of the models that have all nine QUBA dimensions on ``reference``; None if none has."""
+    import pandas as pd
+
+    from jaxquba import quba
+    from jaxquba.report.build import write_report
+    rows = []
+    for entry in summary["models"]:
+        columns = {r["column"]: r["value"] for r in entry["results"] if r["column"] and r["dataset"] == reference}
+        if set(quba.COLUMNS) <= set(columns):
+            rows.append({"model": entry["model"], **{c: columns[c] for c in quba.COLUMNS}})
+    return write_report(pd.DataFrame(rows), out_dir, protocol) if rows else None
+
+
+def run(settings) -> dict[str, Any]:
+    """Evaluates every model of ``settings`` (the parsed flags) and writes summary.json; returns the summary."""
+    import jax
+
+    from jaxquba import __version__, protocols, zoo
+    from jaxquba.dimensions.base import resolve
+    from jaxquba.engine import make_mesh
+    from jaxquba.errors import UserError
+    from jaxquba.store import Store, write_json_atomic
+
+    if not settings.model:
+        raise UserError("no model given: pass --model=NAME (see --list_models), or --demo")
+    if settings.batch_size < 1 or settings.chunk_examples < 1 or settings.max_examples < 0:
+        raise UserError("--batch_size and --chunk_examples must be positive and --max_examples >= 0")
+    protocol = protocols.get(settings.protocol)
+    dims = resolve(settings.dimensions)
+    models = [zoo.resolve(m) for m in settings.model]  # unknown names fail before any work
+    datasets: dict[str, DatasetState] = {}
+    for spec in settings.datasets:
+        _state(datasets, spec, settings.data_dir)
+    out_dir = Path(settings.output_dir).expanduser()
+    store = Store(out_dir / "store")
+    mesh = make_mesh(settings.model_axis)
+    logging.info("mesh %s over %d device(s) in %d process(es)", dict(mesh.shape), jax.device_count(),
+                 jax.process_count())
+    summary = {"jaxquba_version": __version__, "protocol": protocol.spec,
+               "reference_dataset": datasets[settings.datasets[0]].name,
+               "models": [evaluate_model(name, settings, store, mesh, datasets, dims, protocol) for name in models]}
+    summary["datasets"] = {s.name: ({"available": True, "examples": len(s.source)} if s.source is not None
+                                    else {"available": False, "reason": s.missing}) for s in datasets.values()}
+    if jax.process_index() == 0:
+        write_json_atomic(out_dir / "summary.json", summary)
+    return summary
+
+
+def main(argv) -> None:
+    del argv
+    from jaxquba.errors import run_cli
+
+    def body():
+        if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
+            logging.set_verbosity(logging.WARNING)
+        if FLAGS.list_models:
+            from jaxquba import zoo
+            print(zoo.describe())
+            return
+        if FLAGS.demo:
+            for name, value in DEMO_SETTINGS.items():
+                if not FLAGS[name].present:
+                    setattr(FLAGS, name, value)
+        if FLAGS.distributed:
+            import jax
+            jax.distributed.initialize()
+        settings = settings_from_flags(FLAGS)
+        summary = run(settings)
+        import jax
+        if jax.process_index() == 0:
+            out_dir = Path(settings.output_dir).expanduser()
+            print(summary_table(summary))
+            report = write_quba_report(summary, out_dir / "report", summary["reference_dataset"], settings.protocol)
+            print(f"\nsummary: {out_dir / 'summary.json'}")
+            print(f"report: {report}" if report else
+                  "report: not written (it needs all nine QUBA dimensions on one model; see 'skipped')")
+
+    run_cli(body)
+
+
+def settings_from_flags(flag_values) -> Any:
+    """The flags this module defines, as a plain namespace (so ``run`` can be called without absl)."""
+    import types
+    names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
+             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads"]
+    return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
+
+
+if __name__ == "__main__":
+    app.run(main)

