@@ -126,7 +126,7 @@ def glass_shuffle(image: jax.Array, severity: int, key: jax.Array) -> jax.Array:
         phase = jax.random.bernoulli(phase_key, 0.5, (1, img.shape[1])).astype(jnp.int32)  # per column
         leader = (pos + phase) % 2 == 0
         partner = jnp.where(leader, pos + 1, pos - 1)
-        valid = (pos >= 1) & (partner >= 1) & (partner < n)
+        valid = (pos >= 1) & (partner >= 1) & (partner < n) & (jnp.arange(img.shape[1]) >= 1)  # keep edge 0
         coin = jax.random.bernoulli(coin_key, swap_probability, img.shape[:2])
         leader_row = jnp.clip(jnp.where(leader, pos, partner), 0, n - 1)
         swap = valid & jnp.take_along_axis(coin, leader_row, 0)
