@@ -113,3 +113,14 @@ def test_release_download_path_unpacks_the_release_archive(tmp_path):
     assert manager.requested == ["https://github.com/bethgelab/model-vs-human/releases/download/v0.1/edge.tar.gz"]
     assert (unpacked / "edge" / "bear" / "bear1.png").is_file()
     assert release_files.release_folder(manager, url) == unpacked  # unpacked once, reused
+
+
+def test_category_parsing_of_both_release_layouts():
+    from jaxquba.data.builders.model_vs_human import category_of, texture_of
+
+    assert category_of("bear/bear10-bottle1.png") == "bear"  # folder layout (cue-conflict, edge, silhouette)
+    # session layout (sketch, stylized): the 5th '_'-field, model-vs-human's InfoMappingWithSessions rule
+    assert category_of("dnn/session-1/0421_st_dnn_0_knife_00_n03041632_3681.png") == "knife"
+    assert texture_of("bear/bear10-bottle1.png") == "bottle"
+    with pytest.raises(ValueError):
+        category_of("dnn/session-1/0421_st_dnn_0_spoon_00_x.png")
