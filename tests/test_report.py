@@ -34,9 +34,9 @@ def test_files_per_model_and_for_the_set(report):
         assert (out / name).stat().st_size > 0
     for model in MODELS:
         table = pd.read_csv(out / model / "results.csv")
-        assert list(table["dimension"]) == list(quba.COLUMNS) and set(table["protocol"]) == {"pixel"}
+        assert list(table["dimension"]) == list(quba.COLUMNS) and set(table["protocol"]) == {"pixel@v1"}
         assert (out / model / "radar.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert "Protocol: `pixel`" in (out / model / "results.md").read_text()
+        assert "Protocol: `pixel@v1`" in (out / model / "results.md").read_text()
     ranking = pd.read_csv(out / "ranking.csv")
     assert list(ranking["model"]) == ["EVA02-b-21k", "ResNet50", "ViT-L-16-SigLIP2-256"]
     published = quba.published_table().set_index("model")
@@ -48,7 +48,7 @@ def test_files_per_model_and_for_the_set(report):
 def test_html_is_self_contained_and_names_the_protocol(report):
     index, _ = report
     page = index.read_text()
-    assert "Protocol: <b>pixel</b>" in page
+    assert "Protocol: <b>pixel@v1</b>" in page
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == len(MODELS) + 1  # one radar per model and the heatmap
     for source in sources:
@@ -67,7 +67,7 @@ def test_spearman_and_markdown_helpers():
 def test_user_mistakes(tmp_path):
     results = _results(MODELS[:1])
     with pytest.raises(UserError, match="protocol"):
-        write_report(results, tmp_path, protocol="")
+        write_report(results, tmp_path, protocol="paper")
     with pytest.raises(UserError, match="Shape Bias"):
         write_report(results.drop(columns=["Shape Bias"]), tmp_path, protocol="pixel")
     index = write_report(results, tmp_path, protocol="quba_paper")  # one model: no evaluated-model heatmap

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import jaxquba
-from jaxquba import quba
+from jaxquba import protocols, quba
 from jaxquba.errors import UserError
 from jaxquba.report import plots, tables
 
@@ -42,10 +42,10 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, protocol: str,
     Per model (``<out_dir>/<model>/``): ``results.csv`` and ``results.md`` (value, z-score, published median,
     share of published models beaten, QUBA and rank among the 326 published) and ``radar.png``. For the set:
     ``ranking.csv``/``ranking.md`` and ``spearman.png`` (published population, plus the evaluated models when
-    there are at least three). ``protocol`` (e.g. ``quba_paper`` or ``pixel``) is stated on every page and table.
+    there are at least three). ``protocol`` names the protocol that produced the results (``quba_paper`` or
+    ``pixel``); it is stated, with its version, on the page and in every table.
     """
-    if not isinstance(protocol, str) or not protocol:
-        raise UserError("write_report: protocol must name the protocol that produced the results, e.g. 'pixel'")
+    protocol = protocols.get(protocol).spec  # UserError for an unknown name; the spec carries the version
     if "model" not in results.columns or results["model"].astype(str).duplicated().any():
         raise UserError("write_report: results need a 'model' column with one row per model")
     out_dir = Path(out_dir)
