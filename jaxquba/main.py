@@ -42,7 +42,11 @@ flags.DEFINE_bool("demo", False, "Offline demo: tf_efficientnet_lite0 with PyPI 
                   "every dimension that has data.")
 flags.DEFINE_integer("chunk_examples", 4096, "Examples per stored chunk (the unit of resumption).")
 flags.DEFINE_integer("model_axis", 1, "Devices per model copy (shards large parameters over them).")
-flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host TPU pods, GPU clusters).")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host TPU pods, GPU clusters); on "
+                  "clusters it finds its peers itself, elsewhere give the three flags below.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed; default: auto-detect).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed; default: auto-detect).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 
 # What --demo means; flags given explicitly on the command line still win.
@@ -260,7 +264,7 @@ def main(argv) -> None:
                     setattr(FLAGS, name, value)
         if FLAGS.distributed:
             import jax
-            jax.distributed.initialize()
+            jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
         settings = settings_from_flags(FLAGS)
         summary = run(settings)
         import jax

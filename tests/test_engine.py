@@ -1,5 +1,5 @@
-"""The sharded engine: outputs equal a direct computation, in dataset order, whatever the batch size, device count,
-mesh shape or number of processes.
+"""The sharded engine: outputs equal a direct computation, in dataset order, whatever the batch size, device count
+or mesh shape (several processes: test_distributed.py).
 
 Tolerances. Discrete outputs (top-1, top-5, labels, ids, extras) must be equal. Float outputs (logits,
 probabilities) may differ by float32 rounding where the *per-device* batch differs, because XLA's CPU convolution
@@ -10,7 +10,6 @@ outputs are required to be bitwise equal.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -94,27 +93,3 @@ def test_eight_devices_equal_one_device(tmp_path, reference):
     assert_outputs_match(setting("d8_b37"), one, exact=True)  # 5 rows per device, as on one device
     assert_outputs_match(setting("d8_b5"), one)
     assert_outputs_match(setting("d4x2_b6"), one)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.multiprocess
-def test_two_processes_equal_one_process(tmp_path, reference):
-    out, store = tmp_path / "dist.npz", tmp_path / "store"
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, HELPER, "distributed", str(out), str(port), "2", str(pid), str(store)])
-             for pid in range(2)]
-    try:
-        assert [p.wait(timeout=300) for p in procs] == [0, 0]
-    finally:
-        for p in procs:
-            p.kill()
-    assert_outputs_match(dict(np.load(out)), reference)
-    # Each process read only its own shard of the examples; together they read each example once.
-    read = [set(np.load(f"{out}.read{pid}.npy").tolist()) for pid in range(2)]
-    assert read[0] and read[1] and not read[0] & read[1]
-    assert read[0] | read[1] == set(range(H.NUM_EXAMPLES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def demo_run(tmp_path_factory):
     return out, args, first
 
 
+@functools.lru_cache(maxsize=None)  # shared with test_distributed.py within one pytest session
 def direct_demo_predictions() -> tuple[np.ndarray, np.ndarray]:
     """Top-5 classes of the demo photos computed without the engine, store or app, and their labels."""
     from jaxquba.data.demo import DemoSource
@@ -70,6 +72,8 @@ def test_demo_summary_values_and_missing_dataset(demo_run):
     assert model["model"] == "tf_efficientnet_lite0.in1k"
     values = {r["spec"]: r["value"] for r in model["results"]}
     top5, labels = direct_demo_predictions()
+    [chunk] = (out / "store" / "outputs").rglob("*.npz")
+    np.testing.assert_array_equal(np.load(chunk)["top5"], top5)  # per example, in dataset order
     assert values["top1@demo"] == np.mean(top5[:, 0] == labels)
     assert values["top5@demo"] == np.mean((top5 == labels[:, None]).any(axis=1))
     assert {(s["dimension"], s["dataset"]) for s in model["skipped"]} == {
