@@ -10,9 +10,9 @@ a multiple of the data-axis size and is the same for every step, so the step com
 padded and a mask drops the padding rows when outputs come back.
 
 Several hosts (``jax.distributed``): global batch ``k`` of a range covers examples ``start + k*B ... + B``; process
-``p`` reads only rows ``p*B/P ... (p+1)*B/P`` of it, the global array is assembled with
-``jax.make_array_from_process_local_data``, and outputs are all-gathered so every process (process 0 writes) holds
-them in dataset order.
+``p`` reads only its contiguous block of them (:func:`jaxquba.data.sharding.process_shard`), pads it to ``B/P``
+rows, the global array is assembled with ``jax.make_array_from_process_local_data``, and the outputs are
+all-gathered with their example ids and mask, so every process (process 0 writes) holds them in dataset order.
 
 Overlap: the step is dispatched asynchronously; while it runs, the host reads and transfers the next batch, and the
 previous step's outputs are copied back.
@@ -24,7 +24,6 @@ atomically per view, and chunks already stored are not recomputed.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import jax
@@ -39,8 +38,6 @@ from jaxquba.data.sharding import process_shard
 from jaxquba.models import Classifier
 from jaxquba.store import OutputEntry
 from jaxquba.views.base import View, ViewContext
-
-log = logging.getLogger(__name__)
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
@@ -283,7 +280,7 @@ class Engine:
         if not np.array_equal(merged["example_ids"], np.arange(start, stop)):
             raise RuntimeError("gathered outputs are not in dataset order")
         return Outputs(views=merged["views"], labels=merged["labels"], example_ids=merged["example_ids"],
-                            extras=merged["extras"])
+                       extras=merged["extras"])
 
     def _to_host(self, outputs: dict, progress: Callable[[int], None] | None) -> dict:
         if jax.process_count() > 1:
