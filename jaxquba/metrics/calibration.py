@@ -86,6 +86,8 @@ def _ace_from_probabilities(probs: jax.Array, labels: jax.Array, n_bins: int) ->
 
     starts = jax.vmap(bin_starts, in_axes=(1, 1), out_axes=1)(sorted_probs, upper_edges)  # (n_bins, C)
     bounds = jnp.concatenate([first_positive[None, :], starts, jnp.full((1, n_classes), n_examples)], axis=0)
+    # Bin sums as differences of a float32 running sum: values ascend, so the partial sums (and their rounding)
+    # stay small across the many low-probability bins, and the error enters ACE divided by n_j, not by n_b.
     cumulative = jnp.concatenate([jnp.zeros((1, n_classes), probs.dtype), jnp.cumsum(sorted_probs, axis=0)])
     probability_sums = jnp.diff(jnp.take_along_axis(cumulative, bounds, axis=0), axis=0)  # (n_bins + 1, C)
 
