@@ -146,6 +146,13 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                          "spec": v.spec, "column": v.column,
                          "examples": {p.dataset: examples[datasets[p.dataset].name] for p in passes}}
                         for v in values]
+        if results:
+            import pandas as pd
+            fields = {**output_fields(classifier, "", "", protocol, settings.seed), "kind": "results",
+                      "max_examples": settings.max_examples}
+            del fields["dataset"], fields["view"]
+            table = pd.DataFrame([{k: v for k, v in r.items() if k != "examples"} for r in results])
+            store.write_table(fields, table.assign(model=classifier.spec.name, protocol=protocol.spec))
     return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
             "max_examples": settings.max_examples, "results": results, "skipped": skipped}

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxquba.dimensions.base import Pass, merge_passes, resolve
@@ -74,6 +75,10 @@ def test_demo_summary_values_and_missing_dataset(demo_run):
     top5, labels = direct_demo_predictions()
     [chunk] = (out / "store" / "outputs").rglob("*.npz")
     np.testing.assert_array_equal(np.load(chunk)["top5"], top5)  # per example, in dataset order
+    [table] = (out / "store" / "tables").glob("*.parquet")  # the same values as a table, indexed by its spec
+    assert dict(zip(pd.read_parquet(table)["spec"], pd.read_parquet(table)["value"])) == values
+    index = (out / "store" / "index.tsv").read_text()
+    assert f"{table.stem}\ttable\t" in index and "view=clean" in index
     assert values["top1@demo"] == np.mean(top5[:, 0] == labels)
     assert values["top5@demo"] == np.mean((top5 == labels[:, None]).any(axis=1))
     assert {(s["dimension"], s["dataset"]) for s in model["skipped"]} == {
