@@ -159,10 +159,12 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
 
 
 def _state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -> DatasetState:
+    """The state of ``spec``, opened once whether it is asked for by its spec or by its canonical name."""
     if spec not in datasets:
-        datasets[spec] = open_dataset(spec, data_dir)
-        if datasets[spec].missing:
-            logging.warning("dataset %s is not available: %s", spec, datasets[spec].missing)
+        state = open_dataset(spec, data_dir)
+        if state.name not in datasets and state.missing:
+            logging.warning("dataset %s is not available: %s", spec, state.missing)
+        datasets[spec] = datasets.setdefault(state.name, state)
     return datasets[spec]
 
 
