@@ -1,13 +1,14 @@
 """JAX-vs-PyTorch parity of a registered model on real images, with a randomly initialised timm reference.
 
-:func:`parity_logits` builds the timm model of a registered spec with ``pretrained=False`` and seed 0, then makes its
-random initialisation *informative*: timm initialises many tensors to constants (zero biases, unit norm weights,
+:func:`parity_logits` builds the timm model of a registered spec with ``pretrained=False`` and seed 0, then makes
+its random initialisation *informative*: timm initialises many tensors to constants (zero biases, unit norm weights,
 1e-6 layer scales, zero-initialised last batch-norm of a residual block, unit running variances), and a converter
 that transposed, swapped or dropped one of those would still agree. So every 1-D tensor, every token, position
-embedding and relative-position table is redrawn from a seeded generator, with batch-norm running statistics drawn away from
-(0, 1) so that folding them wrongly shows. The state dict then goes through the family converter and
-``check_conversion`` exactly as a checkpoint file would, and both networks run on the same real images preprocessed by
-timm's own eval transform (so only the networks are compared, not the preprocessing).
+embedding and relative-position table is redrawn from a seeded generator, with batch-norm running statistics drawn
+away from (0, 1) so that folding them wrongly shows. The state dict then goes through the loader's
+``convert_state_dict`` (family converter + ``check_conversion``) exactly as a checkpoint file does, and both
+networks run on the same real images preprocessed by timm's own eval transform (so only the networks are compared,
+not the preprocessing).
 
 :func:`assert_parity` checks the issue's criterion: max |logit difference| <= 1e-4 x max |logit| and identical top-5
 sets for every image.
@@ -15,14 +16,13 @@ sets for every image.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from converters.state_dict import StateDictReader, check_conversion
+from converters import load
 from jaxquba import models, zoo
 
 # The issue's criterion. float32 on both sides with the highest matmul precision: differences come only from
@@ -78,19 +78,6 @@ def timm_reference(timm, name: str):
     return model, timm.data.create_transform(**data_config, is_training=False)
 
 
-def convert_for_spec(spec: zoo.ModelSpec, state_dict) -> dict:
-    """Converts a PyTorch state dict with the spec's family converter and checks it strictly (as the loader does)."""
-    module_name, function_name = models.family(spec.family).converter.split(":")
-    convert = getattr(importlib.import_module(module_name), function_name)
-    reader = StateDictReader(state_dict)
-    params = convert(reader, spec)
-    size = spec.data.input_size
-    expected = jax.eval_shape(models.build_module(spec).init, jax.random.PRNGKey(0),
-                              jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))["params"]
-    check_conversion(params, expected, reader, "timm random init", spec.name)
-    return jax.tree.map(jnp.asarray, params)
-
-
 def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(PyTorch logits, JAX logits) of registered model ``name`` on ``n_images`` shared sample images, float32."""
     import torch
@@ -101,7 +88,7 @@ def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2) -> tupl
     images = torch.stack([transform(Image.open(p).convert("RGB")) for p in sample_image_paths(shared_data, n_images)])
     with torch.inference_mode():
         torch_logits = model(images).numpy()
-    params = convert_for_spec(spec, model.state_dict())
+    params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "timm random init"))
     module = models.build_module(spec, "fp32")
     jax_logits = jax.jit(module.apply)({"params": params}, jnp.asarray(images.permute(0, 2, 3, 1).numpy()))
     return torch_logits, np.asarray(jax_logits)
