@@ -89,7 +89,11 @@ def pyramid_sizes(height: int, width: int, levels: int = NUM_FREQUENCIES) -> lis
 
 
 def laplacian_pyramid(x: jax.Array, levels: int = NUM_FREQUENCIES) -> list[jax.Array]:
-    """Laplacian pyramid of (B, H, W) arrays: ``levels - 1`` band-pass levels (finest first) + low-pass residual."""
+    """Laplacian pyramid of (B, H, W) arrays: ``levels - 1`` band-pass levels (finest first) + low-pass residual.
+
+    The height is fixed (7 for the protocol), which is pyrtools' automatic height at the study's 224 px; pyrtools
+    would build more levels for larger images, which would move the coarsest band.
+    """
     sizes = pyramid_sizes(x.shape[1], x.shape[2], levels)
     bands = []
     for size in sizes[:-1]:
