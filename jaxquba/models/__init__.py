@@ -5,7 +5,9 @@ builder, and registers its named models with :func:`jaxquba.zoo.register`. Impor
 family module, so the registry is complete after ``import jaxquba.models``.
 
 Conventions shared by all families:
-  * A family module maps **normalised** NHWC float images to logits (or probabilities, see ``ModelSpec.output``).
+  * A family module maps **normalised** NHWC float images to logits. ``ModelSpec.output == 'probs'`` marks models
+    whose *peer* wrapper returned probabilities (zero-shot CLIP heads); :mod:`jaxquba.protocols` decides per
+    protocol whether downstream code sees those probabilities or the logits.
   * Batch norm runs in inference mode; there is no training path.
   * ``dtype`` is the compute dtype (float32 or bfloat16); parameters stay float32 (``param_dtype``).
   * Parameter trees are plain nested dicts of arrays, with the layout the family's converter produces.
@@ -62,7 +64,7 @@ class Classifier:
 
     ``apply(params, images01)`` is a pure function of float images in [0, 1], NHWC, of the spec's input size; it
     normalises inside, so views and attacks work in pixel space. It returns float32 outputs of shape
-    (batch, num_classes), logits unless ``spec.output == 'probs'``.
+    (batch, num_classes): logits, for every model (see :func:`jaxquba.protocols.model_outputs`).
     """
 
     spec: zoo.ModelSpec
