@@ -27,14 +27,27 @@ _TORCH_LEAF = {"kernel": "weight", "bias": "bias", "scale": "weight", "mean": "r
 def convert(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     """Flax params of an ``efficientnet``-family spec from a timm (or lukemelas-style) state dict."""
     read: Callable[[str], np.ndarray] = reader
-    if "_conv_stem.weight" in reader:
-        config = spec.config_dict()
-        stages = efficientnet_stages(config["channel_multiplier"], config["depth_multiplier"],
-                                     config.get("lite", False))
-        names = lukemelas_to_timm_names(reader.keys(), stages)
-        timm_to_lukemelas = {timm_name: key for key, timm_name in names.items()}
+    if _is_lukemelas(reader):
+        timm_to_lukemelas = {timm: key for key, timm in lukemelas_to_timm_names(reader.keys(), _stages(spec)).items()}
         read = lambda key: reader(timm_to_lukemelas.get(key, key))  # noqa: E731
     return convert_by_module_names(read, expected_tree(spec))
+
+
+def to_timm_keys(state_dict: dict[str, Any], spec: zoo.ModelSpec) -> dict[str, Any]:
+    """The state dict under timm's names (lukemelas-style keys renamed; timm keys unchanged), e.g. for parity."""
+    if not _is_lukemelas(state_dict):
+        return state_dict
+    names = lukemelas_to_timm_names(list(state_dict), _stages(spec))
+    return {names[key]: value for key, value in state_dict.items()}
+
+
+def _is_lukemelas(state_dict) -> bool:
+    return "_conv_stem.weight" in state_dict
+
+
+def _stages(spec: zoo.ModelSpec):
+    config = spec.config_dict()
+    return efficientnet_stages(config["channel_multiplier"], config["depth_multiplier"], config.get("lite", False))
 
 
 def expected_tree(spec: zoo.ModelSpec) -> Any:

