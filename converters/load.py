@@ -136,7 +136,7 @@ def pypi_checkpoint(spec: zoo.ModelSpec) -> Path:
 
 
 def hub_checkpoint(spec: zoo.ModelSpec) -> Path:
-    """Downloads (or finds in the HF cache) ``model.safetensors``, else ``pytorch_model.bin``, of the spec's repo."""
+    """Downloads (or finds in the HF cache) the first of ``spec.hf_files`` that the spec's hub repository has."""
     if not spec.hf_hub_id:
         raise UserError(f"{spec.name} has no Hugging Face hub repository; pass a local checkpoint file as weights")
     try:
@@ -145,7 +145,7 @@ def hub_checkpoint(spec: zoo.ModelSpec) -> Path:
     except ImportError:
         raise UserError("downloading from the Hugging Face hub needs huggingface_hub: pip install huggingface_hub"
                         ) from None
-    for filename in ("model.safetensors", "pytorch_model.bin"):
+    for filename in spec.hf_files:
         try:
             return Path(huggingface_hub.hf_hub_download(spec.hf_hub_id, filename))
         except hub_errors.RemoteEntryNotFoundError:

@@ -31,3 +31,17 @@ def import_timm():
     except ImportError:
         raise UserError("timm and torchvision are needed for this. Install the extra: pip install -e '.[parity]'") from None
     return timm
+
+
+@functools.lru_cache(maxsize=None)
+def import_open_clip():
+    """Returns the ``open_clip`` module (it imports torchvision too, so the same shim applies)."""
+    from jaxquba.errors import UserError
+
+    import_timm()
+    try:
+        import open_clip
+    except ImportError:
+        raise UserError("open_clip is needed for this (CLIP references). Install it: pip install open_clip_torch"
+                        ) from None
+    return open_clip

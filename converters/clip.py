@@ -1,0 +1,94 @@
+"""OpenCLIP / OpenAI CLIP state dicts -> :mod:`jaxquba.models.clip` parameters, zero-shot head included.
+
+Both code bases name tensors the same way (``visual.*``, ``transformer.resblocks.*``, ``token_embedding``, ...);
+OpenAI's original checkpoints add three integer entries (input resolution, context length, vocabulary size) that
+carry no weights. The zero-shot head is not in any checkpoint: it is computed here with the converted text tower.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from converters import torch_layout as tl
+from converters.state_dict import StateDictReader
+from jaxquba import models, zoo
+
+OPENAI_METADATA_KEYS = ("input_resolution", "context_length", "vocab_size")
+
+
+def _attention(read: StateDictReader, prefix: str) -> dict[str, Any]:
+    """``nn.MultiheadAttention`` (fused in_proj, out_proj) -> :class:`~jaxquba.models.layers.SelfAttention`."""
+    return {"qkv": {"kernel": read(f"{prefix}.in_proj_weight").T, "bias": read(f"{prefix}.in_proj_bias")},
+            "proj": tl.linear(read, f"{prefix}.out_proj")}
+
+
+def _blocks(read: StateDictReader, prefix: str, count: int) -> dict[str, Any]:
+    return {f"blocks_{i}": {"ln_1": tl.layer_norm(read, f"{prefix}.{i}.ln_1"),
+                            "attn": _attention(read, f"{prefix}.{i}.attn"),
+                            "ln_2": tl.layer_norm(read, f"{prefix}.{i}.ln_2"),
+                            "c_fc": tl.linear(read, f"{prefix}.{i}.mlp.c_fc"),
+                            "c_proj": tl.linear(read, f"{prefix}.{i}.mlp.c_proj")} for i in range(count)}
+
+
+def _vision_transformer(read: StateDictReader, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"conv1": tl.conv2d(read, "visual.conv1", bias=False),
+            "class_embedding": read("visual.class_embedding"),
+            "positional_embedding": read("visual.positional_embedding"),
+            "ln_pre": tl.layer_norm(read, "visual.ln_pre"),
+            **_blocks(read, "visual.transformer.resblocks", cfg["layers"]),
+            "ln_post": tl.layer_norm(read, "visual.ln_post"),
+            "proj": read("visual.proj")}
+
+
+def _modified_resnet(read: StateDictReader, cfg: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i in (1, 2, 3):
+        params[f"conv{i}"] = tl.conv2d(read, f"visual.conv{i}", bias=False)
+        params[f"bn{i}"] = tl.batch_norm(read, f"visual.bn{i}")
+    for stage, blocks in enumerate(cfg["stage_blocks"], 1):
+        for b in range(blocks):
+            p = f"visual.layer{stage}.{b}"
+            block = {}
+            for i in (1, 2, 3):
+                block[f"conv{i}"] = tl.conv2d(read, f"{p}.conv{i}", bias=False)
+                block[f"bn{i}"] = tl.batch_norm(read, f"{p}.bn{i}")
+            if f"{p}.downsample.0.weight" in read:
+                block["downsample_conv"] = tl.conv2d(read, f"{p}.downsample.0", bias=False)
+                block["downsample_bn"] = tl.batch_norm(read, f"{p}.downsample.1")
+            params[f"layer{stage}_{b}"] = block
+    pool = {"positional_embedding": read("visual.attnpool.positional_embedding")}
+    for name in ("q_proj", "k_proj", "v_proj", "c_proj"):
+        pool[name] = tl.linear(read, f"visual.attnpool.{name}")
+    params["attnpool"] = pool
+    return params
+
+
+def convert_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """Image and text tower parameters (no zero-shot head)."""
+    cfg = spec.config_dict()
+    vision, text = dict(cfg["vision"]), dict(cfg["text"])
+    for key in OPENAI_METADATA_KEYS + ("logit_scale",):  # the classifier uses the fixed scale 100, see models.clip
+        if key in read:
+            read(key)
+    visual = _modified_resnet(read, vision) if "stage_blocks" in vision else _vision_transformer(read, vision)
+    transformer = {"token_embedding": read("token_embedding.weight"),
+                   "positional_embedding": read("positional_embedding"),
+                   **_blocks(read, "transformer.resblocks", text["layers"]),
+                   "ln_final": tl.layer_norm(read, "ln_final"),
+                   "text_projection": read("text_projection")}
+    return {"visual": visual, "transformer": transformer}
+
+
+def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    from jaxquba.zeroshot.heads import class_embeddings
+
+    params = convert_towers(read, spec)
+    if read.missing:  # the head needs a complete text tower; check_conversion reports what is missing
+        return params
+    module = models.build_module(spec)
+    embed_dim, num_classes = spec.config_dict()["embed_dim"], spec.data.num_classes
+    towers = {**params, "zeroshot_head": np.zeros((embed_dim, num_classes), np.float32)}  # placeholder while building
+    head = class_embeddings(lambda tokens: module.apply({"params": towers}, tokens, method="encode_text"))
+    return {**params, "zeroshot_head": np.asarray(head, np.float32)}

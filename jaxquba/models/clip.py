@@ -1,0 +1,289 @@
+"""CLIP-family models (OpenAI CLIP, OpenCLIP) as zero-shot ImageNet classifiers.
+
+The image tower is a ViT (class token, ``ln_pre``, ``ln_post``, projection) or OpenAI's modified ResNet (three-conv
+stem, anti-aliased strided blocks, attention pooling); the text tower is a causal transformer read out at the
+end-of-text token. As a classifier, the model L2-normalises the image features and returns ``100 * cosine`` with
+the 1000 class embeddings of its zero-shot head (``zeroshot_head``, built from the text tower by
+:mod:`jaxquba.zeroshot.heads` when the weights are converted). Under the ``quba_paper`` protocol these logits are
+turned into the probabilities the peer's wrapper returned (``ModelSpec.output == 'probs'``; see
+:mod:`jaxquba.protocols`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxquba import zoo
+from jaxquba.models import layers, register_family
+
+LN_EPS = 1e-5  # torch.nn.LayerNorm's default, used by both CLIP code bases
+ZERO_SHOT_SCALE = 100.0  # the fixed logit scale of the zero-shot wrappers (not the learned one)
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def quick_gelu(x: jax.Array) -> jax.Array:
+    """OpenAI CLIP's activation x * sigmoid(1.702 x); OpenCLIP's own trainings use the exact GELU."""
+    return x * jax.nn.sigmoid(1.702 * x)
+
+
+class ResidualBlock(nn.Module):
+    """Pre-norm block: x + attn(ln_1(x)), x + mlp(ln_2(x)); ``mask`` is added to the attention logits."""
+
+    heads: int
+    quick_gelu: bool
+    mlp_ratio: float = 4.0
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        width = x.shape[-1]
+        x = x + layers.SelfAttention(self.heads, True, self.dtype, name="attn")(
+            layers.layer_norm(LN_EPS, self.dtype, name="ln_1")(x), mask)
+        y = layers.layer_norm(LN_EPS, self.dtype, name="ln_2")(x)
+        y = layers.dense(int(width * self.mlp_ratio), self.dtype, name="c_fc")(y)
+        y = quick_gelu(y) if self.quick_gelu else layers.gelu(y)
+        return x + layers.dense(width, self.dtype, name="c_proj")(y)
+
+
+class VisionTransformer(nn.Module):
+    width: int
+    layers: int
+    patch_size: int
+    image_size: int
+    embed_dim: int
+    quick_gelu: bool
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        batch = images.shape[0]
+        x = layers.conv(self.width, self.patch_size, self.patch_size, "VALID", use_bias=False, dtype=self.dtype,
+                        name="conv1")(images.astype(self.dtype)).reshape(batch, -1, self.width)
+        cls = self.param("class_embedding", nn.initializers.zeros, (self.width,), jnp.float32)
+        pos = self.param("positional_embedding", nn.initializers.zeros, (x.shape[1] + 1, self.width), jnp.float32)
+        x = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (batch, 1, self.width)), x], axis=1)
+        x = layers.layer_norm(LN_EPS, self.dtype, name="ln_pre")(x + pos.astype(self.dtype))
+        for i in range(self.layers):
+            x = ResidualBlock(self.width // 64, self.quick_gelu, dtype=self.dtype, name=f"blocks_{i}")(x)
+        x = layers.layer_norm(LN_EPS, self.dtype, name="ln_post")(x[:, 0])
+        proj = self.param("proj", nn.initializers.zeros, (self.width, self.embed_dim), jnp.float32)
+        return x @ proj.astype(self.dtype)
+
+
+class Bottleneck(nn.Module):
+    """OpenAI's anti-aliased bottleneck: strided blocks average-pool before the last 1x1 conv and the shortcut."""
+
+    planes: int
+    stride: int
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        def conv_bn(y, features, kernel, name):
+            y = layers.conv(features, kernel, padding=kernel // 2, use_bias=False, dtype=self.dtype,
+                            name=f"conv{name}")(y)
+            return layers.FrozenBatchNorm(dtype=self.dtype, name=f"bn{name}")(y)
+
+        out = nn.relu(conv_bn(x, self.planes, 1, "1"))
+        out = nn.relu(conv_bn(out, self.planes, 3, "2"))
+        out = _avg_pool(out, self.stride)
+        out = conv_bn(out, self.planes * 4, 1, "3")
+        if self.stride > 1 or x.shape[-1] != self.planes * 4:
+            x = layers.conv(self.planes * 4, 1, use_bias=False, dtype=self.dtype, name="downsample_conv")(
+                _avg_pool(x, self.stride))
+            x = layers.FrozenBatchNorm(dtype=self.dtype, name="downsample_bn")(x)
+        return nn.relu(out + x)
+
+
+def _avg_pool(x: jax.Array, size: int) -> jax.Array:
+    return x if size == 1 else nn.avg_pool(x, (size, size), (size, size))
+
+
+class AttentionPool(nn.Module):
+    """Attention pooling: the mean token (plus position embeddings) attends over all spatial tokens."""
+
+    heads: int
+    output_dim: int
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        batch, height, width, dim = x.shape
+        x = x.reshape(batch, height * width, dim)
+        x = jnp.concatenate([x.mean(axis=1, keepdims=True), x], axis=1)
+        pos = self.param("positional_embedding", nn.initializers.zeros, (x.shape[1], dim), jnp.float32)
+        x = x + pos.astype(self.dtype)
+        head_dim = dim // self.heads
+
+        def project(name, tokens):
+            return layers.dense(dim, self.dtype, name=name)(tokens).reshape(batch, -1, self.heads, head_dim)
+
+        out = layers.dot_product_attention(project("q_proj", x[:, :1]), project("k_proj", x), project("v_proj", x))
+        return layers.dense(self.output_dim, self.dtype, name="c_proj")(out.reshape(batch, dim))
+
+
+class ModifiedResNet(nn.Module):
+    stage_blocks: tuple[int, ...]
+    width: int
+    image_size: int
+    embed_dim: int
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = images.astype(self.dtype)
+        for i, (features, stride) in enumerate(((self.width // 2, 2), (self.width // 2, 1), (self.width, 1)), 1):
+            x = layers.conv(features, 3, stride, 1, use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
+            x = nn.relu(layers.FrozenBatchNorm(dtype=self.dtype, name=f"bn{i}")(x))
+        x = _avg_pool(x, 2)
+        for stage, blocks in enumerate(self.stage_blocks):
+            for b in range(blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                x = Bottleneck(self.width * 2 ** stage, stride, self.dtype, name=f"layer{stage + 1}_{b}")(x)
+        return AttentionPool(self.width * 32 // 64, self.embed_dim, self.dtype, name="attnpool")(x)
+
+
+class TextTransformer(nn.Module):
+    width: int
+    layers: int
+    heads: int
+    context_length: int
+    vocab_size: int
+    embed_dim: int
+    quick_gelu: bool
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        """Token ids [B, L] (L <= context_length) -> text features [B, embed_dim], read at the end-of-text token.
+
+        With the causal mask, features at the end-of-text token do not depend on the padding after it, so callers
+        may trim trailing padding columns (L < context_length) and get identical features faster.
+        """
+        length = tokens.shape[1]
+        embedding = self.param("token_embedding", nn.initializers.zeros, (self.vocab_size, self.width), jnp.float32)
+        pos = self.param("positional_embedding", nn.initializers.zeros, (self.context_length, self.width),
+                         jnp.float32)
+        x = (jnp.take(embedding, tokens, axis=0) + pos[:length]).astype(self.dtype)
+        causal = jnp.where(jnp.tril(jnp.ones((length, length), bool)), 0.0, -jnp.inf)
+        for i in range(self.layers):
+            x = ResidualBlock(self.heads, self.quick_gelu, dtype=self.dtype, name=f"blocks_{i}")(x, causal)
+        x = layers.layer_norm(LN_EPS, self.dtype, name="ln_final")(x)
+        x = x[jnp.arange(x.shape[0]), jnp.argmax(tokens, axis=-1)]  # the end-of-text id is the largest id
+        proj = self.param("text_projection", nn.initializers.zeros, (self.width, self.embed_dim), jnp.float32)
+        return x @ proj.astype(self.dtype)
+
+
+def l2_normalize(x: jax.Array) -> jax.Array:
+    x = x.astype(jnp.float32)
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class CLIP(nn.Module):
+    """Images (normalised NHWC) -> 100 * cosine similarity with the zero-shot head's class embeddings."""
+
+    embed_dim: int
+    vision: tuple[tuple[str, Any], ...]
+    text: tuple[tuple[str, Any], ...]
+    quick_gelu: bool
+    num_classes: int = 1000
+    dtype: layers.Dtype = jnp.float32
+
+    def setup(self):
+        vision = dict(self.vision)
+        if "stage_blocks" in vision:
+            self.visual = ModifiedResNet(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
+        else:
+            self.visual = VisionTransformer(embed_dim=self.embed_dim, quick_gelu=self.quick_gelu, dtype=self.dtype,
+                                            **vision)
+        self.transformer = TextTransformer(embed_dim=self.embed_dim, quick_gelu=self.quick_gelu, dtype=self.dtype,
+                                           **dict(self.text))
+        self.zeroshot_head = self.param("zeroshot_head", nn.initializers.zeros, (self.embed_dim, self.num_classes),
+                                        jnp.float32)
+
+    def encode_image(self, images: jax.Array) -> jax.Array:
+        return self.visual(images)
+
+    def encode_text(self, tokens: jax.Array) -> jax.Array:
+        return self.transformer(tokens)
+
+    def __call__(self, images: jax.Array) -> jax.Array:
+        if self.is_initializing():  # create the text tower's parameters too (the classifier path does not use it)
+            self.encode_text(jnp.zeros((1, dict(self.text)["context_length"]), jnp.int32))
+        features = l2_normalize(self.encode_image(images))
+        return ZERO_SHOT_SCALE * features @ self.zeroshot_head
+
+
+def build(dtype=jnp.float32, **config) -> CLIP:
+    return CLIP(dtype=dtype, **config)
+
+
+register_family("clip", build, converter="converters.clip:convert")
+
+
+# --- registry --------------------------------------------------------------------------------------------------------
+
+def _text(width: int = 512, layers_: int = 12, heads: int = 8) -> tuple[tuple[str, Any], ...]:
+    return zoo.config(width=width, layers=layers_, heads=heads, context_length=77, vocab_size=49408)
+
+
+def _vit(width: int, layers_: int, patch: int, size: int) -> tuple[tuple[str, Any], ...]:
+    return zoo.config(width=width, layers=layers_, patch_size=patch, image_size=size)
+
+
+def _data(size: int) -> zoo.DataConfig:
+    # open_clip's eval preprocessing: shorter side to the input size (bicubic), centre crop, OpenAI mean/std.
+    return zoo.DataConfig(size, 1.0, "bicubic", OPENAI_MEAN, OPENAI_STD)
+
+
+_ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, input size)
+    "RN50": (1024, zoo.config(stage_blocks=(3, 4, 6, 3), width=64, image_size=224), _text(), 224),
+    "RN101": (512, zoo.config(stage_blocks=(3, 4, 23, 3), width=64, image_size=224), _text(), 224),
+    "ViT-B-32": (512, _vit(768, 12, 32, 224), _text(), 224),
+    "ViT-B-16": (512, _vit(768, 12, 16, 224), _text(), 224),
+    "ViT-L-14": (768, _vit(1024, 24, 14, 224), _text(768, 12, 12), 224),
+    "ViT-L-14-336": (768, _vit(1024, 24, 14, 336), _text(768, 12, 12), 336),
+}
+
+# (jaxquba name, open_clip architecture, quick_gelu, hub id, parameter count (image + text towers), aliases)
+_MODELS = (
+    ("clip_rn50.openai", "RN50", True, "timm/resnet50_clip.openai", 102_007_137, ("clip_rn50",)),
+    ("clip_rn101.openai", "RN101", True, "timm/resnet101_clip.openai", 119_688_033, ("clip_rn101",)),
+    ("clip_vit_b32.openai", "ViT-B-32", True, "timm/vit_base_patch32_clip_224.openai", 151_277_313,
+     ("clip_vit_b32",)),
+    ("clip_vit_b16.openai", "ViT-B-16", True, "timm/vit_base_patch16_clip_224.openai", 149_620_737,
+     ("clip_vit_b16",)),
+    ("clip_vit_l14.openai", "ViT-L-14", True, "timm/vit_large_patch14_clip_224.openai", 427_616_513,
+     ("clip_vit_l14",)),
+    ("clip_vit_l14_336.openai", "ViT-L-14-336", True, "timm/vit_large_patch14_clip_336.openai", 427_944_193,
+     ("clip_vit_l14_336",)),
+    ("clip_vit_b16.laion2b_s34b_b88k", "ViT-B-16", False, "laion/CLIP-ViT-B-16-laion2B-s34B-b88K", 149_620_737,
+     ("clip_b16_laion2b",)),
+    ("clip_vit_l14.laion2b_s32b_b82k", "ViT-L-14", False, "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", 427_616_513,
+     ("clip_l14_laion2b",)),
+    ("clip_vit_b16.datacomp_xl_s13b_b90k", "ViT-B-16", False, "laion/CLIP-ViT-B-16-DataComp.XL-s13B-b90K",
+     149_620_737, ("clip_b16_datacomp",)),
+    ("clip_vit_l14.datacomp_xl_s13b_b90k", "ViT-L-14", False, "laion/CLIP-ViT-L-14-DataComp.XL-s13B-b90K",
+     427_616_513, ("clip_l14_datacomp",)),
+    ("clip_vit_b16.dfn2b", "ViT-B-16", True, "apple/DFN2B-CLIP-ViT-B-16", 149_620_737, ("clip_b16_dfn2b",)),
+    ("clip_vit_l14.dfn2b", "ViT-L-14", True, "apple/DFN2B-CLIP-ViT-L-14", 427_616_513, ("clip_l14_dfn2b",)),
+    ("clip_vit_b16.metaclip_2pt5b", "ViT-B-16", True, "timm/vit_base_patch16_clip_224.metaclip_2pt5b",
+     149_620_737, ("clip_b16_metaclip",)),
+    ("clip_vit_l14.metaclip_2pt5b", "ViT-L-14", True, "timm/vit_large_patch14_clip_224.metaclip_2pt5b",
+     427_616_513, ("clip_l14_metaclip",)),
+)
+
+OPEN_CLIP_ARCH: dict[str, str] = {}  # jaxquba name -> open_clip architecture (for references and parity)
+
+for _name, _arch, _quick, _hub, _params, _aliases in _MODELS:
+    _embed, _vision, _text_cfg, _size = _ARCHS[_arch]
+    OPEN_CLIP_ARCH[_name] = _arch + ("-quickgelu" if _quick else "")
+    zoo.register(zoo.ModelSpec(
+        name=_name, family="clip", data=_data(_size), num_params=_params, aliases=_aliases, hf_hub_id=_hub,
+        config=zoo.config(embed_dim=_embed, vision=_vision, text=_text_cfg, quick_gelu=_quick),
+        hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"), output="probs"))
