@@ -155,7 +155,7 @@ def hub_checkpoint(spec: zoo.ModelSpec) -> Path:
                 f"the Hugging Face hub is unreachable for {spec.hf_hub_id} ({type(e).__name__}). Download "
                 f"{filename} from https://huggingface.co/{spec.hf_hub_id} elsewhere and pass the local file: "
                 f"--weights=/path/to/{filename}") from None
-    raise UserError(f"{spec.hf_hub_id} on the Hugging Face hub has neither model.safetensors nor pytorch_model.bin")
+    raise UserError(f"{spec.hf_hub_id} on the Hugging Face hub has none of {', '.join(spec.hf_files)}")
 
 
 def file_digest(path: Path) -> str:
