@@ -132,3 +132,31 @@ def test_published_population_correlations_have_the_studys_signs():
     assert rho.loc["shape-bias", "ID"] < -0.5 and rho.loc["HPP", "Robustness"] > 0.5
     strong = (rho.abs() > 0.2).to_numpy()
     assert strong.sum() >= 10 and (np.sign(rho.to_numpy()[strong]) == np.sign(tau.to_numpy()[strong])).all()
+
+
+def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
+    from jaxquba.dimensions import generalization as G
+    from jaxquba.dimensions.base import resolve
+    from jaxquba.zoo import DataConfig
+
+    assert not any(d.suite == "p2" for d in resolve("all"))  # 'all' stays the QUBA suite
+    p2 = resolve("p2")
+    assert len(p2) == 13 and all(d.data_config is not None for d in p2)
+
+    model = DataConfig(input_size=240, crop_pct=0.9, interpolation="bicubic", mean=(0.5,) * 3, std=(0.5,) * 3)
+    datasets = G.P2Datasets(imagenet_c_root=str(tmp_path / "inc"))
+    val = G.pass_data_config("imagenet2012", model, datasets)
+    assert (val.input_size, val.crop_pct * 256, val.interpolation) == (224, 224, "bilinear")  # Resize 256 -> 224
+    assert val.mean == (0.5,) * 3  # normalisation stays the model's
+    specs = datasets.imagenet_c()
+    assert len(set(specs.values())) == 95 and specs[("fog", 3)] == f"folder:{tmp_path / 'inc' / 'fog' / '3'}"
+    assert G.pass_data_config(specs[("fog", 3)], model, datasets).crop_pct == 1.0  # as stored
+    assert G.P2Datasets().imagenet_c()[("saturate", 5)] == "imagenet2012_corrupted/saturate_5"
+
+    with pytest.raises(UserError, match="JAXQUBA_IMAGENET_CBAR_DIR"):
+        G.P2Datasets().imagenet_cbar()
+    for c in benchmarks.IMAGENET_CBAR_CORRUPTIONS:
+        for level in ("0.8", "0.2", "1.0", "0.4", "0.6"):
+            (tmp_path / "cbar" / c / level).mkdir(parents=True)
+    cbar = G.P2Datasets(imagenet_cbar_root=str(tmp_path / "cbar")).imagenet_cbar()
+    assert len(cbar) == 50 and cbar[("sparkles", 1)].endswith("sparkles/0.2") and cbar[("sparkles", 5)].endswith("1.0")

@@ -25,7 +25,7 @@ from jaxquba.engine import Outputs, ViewRequest
 from jaxquba.errors import UserError, closest
 from jaxquba.protocols import Protocol
 from jaxquba.views.base import View
-from jaxquba.zoo import ModelSpec
+from jaxquba.zoo import DataConfig, ModelSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +64,19 @@ class Value:
 
 @dataclasses.dataclass(frozen=True)
 class Dimension:
+    """``suite`` groups dimensions of one study: ``all`` means the ``quba`` suite, and a suite's name selects all of
+    its dimensions (e.g. ``--dimensions=p2`` for the generalization study).
+
+    ``data_config(dataset, model_data)``, where given, is the host preprocessing the dimension's passes on
+    ``dataset`` need instead of the model's own (the generalization study resizes every model's input the same
+    way); passes of one dataset with different data configs are different passes."""
+
     name: str
     description: str
     passes: Callable[[Context], tuple[Pass, ...]]
     reduce: Callable[[Mapping[str, Outputs], Context], list[Value]]
+    suite: str = "quba"
+    data_config: Callable[[str, DataConfig], DataConfig] | None = None
 
 
 _REGISTRY: dict[str, Dimension] = {}
@@ -86,17 +95,21 @@ def all_dimensions() -> list[Dimension]:
 
 
 def resolve(names: str | Iterable[str]) -> list[Dimension]:
-    """Dimensions by name (a comma list, or ``all``); an unknown name raises UserError with the closest names."""
+    """Dimensions by name (a comma list; ``all`` = the ``quba`` suite; a suite name = its dimensions); an unknown
+    name raises UserError with the closest names."""
     known = {d.name: d for d in all_dimensions()}
     names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
-    if names == ["all"]:
-        return list(known.values())
+    suites: dict[str, list[str]] = {}
+    for d in known.values():
+        suites.setdefault(d.suite, []).append(d.name)
+    suites["all"] = suites.get("quba", [])
+    names = [m for n in names for m in (suites[n] if n in suites and n not in known else [n])]
     unknown = [n for n in names if n not in known]
     if unknown:
         hints = {n: closest(n, known) for n in unknown}
         raise UserError("unknown dimension(s) " + ", ".join(
             f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items())
-            + f". Known: {', '.join(known)}, or 'all'.")
+            + f". Known: {', '.join(known)}; or a suite: {', '.join(sorted(suites))}.")
     return [known[n] for n in dict.fromkeys(names)]
 
 
