@@ -50,3 +50,55 @@ def imagenet_c_crops(shared_data, count: int, stride: int = 1):
         left, top = (image.size[0] - 224) // 2, (image.size[1] - 224) // 2
         images.append(np.asarray(image.crop((left, top, left + 224, top + 224))))
     return np.stack(images), np.array([int(r["class_index"]) for r in rows])
+
+
+def reference_corrupt(name: str, severity: int, images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The reference's ``corrupt`` on each image of a uint8 batch, numpy's global RNG seeded once."""
+    ref = reference()
+    np.random.seed(seed)
+    return np.stack([ref.corrupt(image, severity, name) for image in images])
+
+
+def jax_corrupt(name: str, severity: int, images: np.ndarray, seed: int = 0, batch: int = 25) -> np.ndarray:
+    """jaxquba's corruption on a uint8 batch, in jitted chunks, keys from (seed, example index) as the views do."""
+    import jax
+    import jax.numpy as jnp
+
+    fn = _jitted_corrupt()
+    base = jax.random.key(seed)
+    out = []
+    for start in range(0, len(images), batch):
+        ids = jnp.arange(start, min(start + batch, len(images)), dtype=jnp.uint32)
+        keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(ids)
+        out.append(np.asarray(fn(jnp.asarray(images[start:start + batch]), name, severity, keys)))
+    return np.concatenate(out)
+
+
+@functools.cache
+def _jitted_corrupt():
+    import jax
+
+    from jaxquba.views.corruptions import corrupt
+    return jax.jit(corrupt, static_argnums=(1, 2))
+
+
+def noise_statistics(clean: np.ndarray, corrupted: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image statistics of what a corruption adds: mean and std of (corrupted - clean), and the fraction of
+    output values clipped to 0 or 255."""
+    noise = corrupted.astype(np.float64) - clean.astype(np.float64)
+    axes = tuple(range(1, noise.ndim))
+    return {"mean": noise.mean(axes), "std": noise.std(axes),
+            "clipped": ((corrupted == 0) | (corrupted == 255)).mean(axes)}
+
+
+def top1_correct(classifier, images: np.ndarray, labels: np.ndarray, batch: int = 50) -> np.ndarray:
+    """Per-image top-1 correctness of a jaxquba Classifier on uint8 images fed as they are (224 px)."""
+    import jax
+    import jax.numpy as jnp
+
+    apply = jax.jit(classifier.apply)
+    hits = []
+    for start in range(0, len(images), batch):
+        x = jnp.asarray(images[start:start + batch], jnp.float32) / 255
+        hits.append(np.asarray(apply(classifier.params, x).argmax(-1)) == labels[start:start + batch])
+    return np.concatenate(hits)

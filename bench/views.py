@@ -1,0 +1,69 @@
+"""Throughput of the on-device views against their reference libraries, measured in the same run.
+
+Corruption part (this file's ``corruptions`` section): images/s of each ImageNet-C corruption at severity 3 on
+224 px photos, jaxquba (jitted, one batch, compile excluded) against ``imagecorruptions`` (one image at a time, as it
+works), and the ratio. Prints a markdown table.
+
+    .venv/bin/python bench/views.py [--batch 32] [--reference_images 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from imagecorruptions_ref import imagenet_c_crops, reference  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from jaxquba.shared_data import shared_data_dir  # noqa: E402
+from jaxquba.views.corruptions import CORRUPTION_NAMES, corrupt  # noqa: E402
+
+SEVERITY = 3
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def corruptions(batch: int, reference_images: int) -> None:
+    images, _ = imagenet_c_crops(shared_data_dir(), batch, stride=max(1, 500 // batch))
+    ref = reference()
+    fn = jax.jit(corrupt, static_argnums=(1, 2))
+    x = jnp.asarray(images)
+    keys = jax.random.split(jax.random.key(0), batch)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), jax {jax.__version__} "
+          f"{jax.devices()[0].platform}, batch {batch}, severity {SEVERITY}, 224 px\n")
+    print("| corruption | jaxquba img/s | imagecorruptions img/s | ratio |")
+    print("|---|---:|---:|---:|")
+    for name in CORRUPTION_NAMES:
+        fn(x, name, SEVERITY, keys).block_until_ready()  # compile
+        ours = batch / best_of(lambda: fn(x, name, SEVERITY, keys).block_until_ready(), 2)
+        count = 2 if name == "glass_blur" else reference_images  # glass blur: ~0.8 s per image
+        theirs = count / best_of(lambda: [ref.corrupt(img, SEVERITY, name) for img in images[:count]], 2)
+        print(f"| {name} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} |", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--reference_images", type=int, default=8)
+    args = parser.parse_args()
+    corruptions(args.batch, args.reference_images)
+
+
+if __name__ == "__main__":
+    main()
