@@ -160,3 +160,34 @@ def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
             (tmp_path / "cbar" / c / level).mkdir(parents=True)
     cbar = G.P2Datasets(imagenet_cbar_root=str(tmp_path / "cbar")).imagenet_cbar()
     assert len(cbar) == 50 and cbar[("sparkles", 1)].endswith("sparkles/0.2") and cbar[("sparkles", 5)].endswith("1.0")
+
+
+def summary_entry(model: str, values: dict[str, float]) -> dict:
+    return {"model": model, "results": [{"dimension": "p2_x", "name": k, "value": v} for k, v in values.items()]
+            + [{"dimension": "accuracy", "name": "top1", "value": 0.5}]}
+
+
+def test_study_report_from_a_summary(tmp_path):
+    from jaxquba.generalization import report
+    base = {"top1_acc/imagenet": 70.0, "top1_acc/imagenet-v2": 60.0, "top1_acc/imagenet-real": 80.0,
+            "top1_acc/imagenet-real/last_batch": 85.0, "top1_acc/PGD-40/low": 5.0,
+            "metric/criticalband/bw_norm": float("nan"), "metric/criticalband/bw_norm/p2_paper": 11295.35}
+    summary = {"models": [summary_entry(f"m{i}", {**base, "top1_acc/imagenet": 70.0 + i, "shape-bias": 0.1 * i,
+                                                  "top1_acc/PGD-40/low": 10.0 - i}) for i in range(4)]}
+    rows = report.rows_from_summary(summary, "p2_paper")
+    assert rows["m0"]["top1_acc/imagenet-real"] == 85.0 and rows["m0"]["metric/criticalband/bw_norm"] == 11295.35
+    assert "top1" not in rows["m0"]  # only the P2 dimensions' values
+    corrected = report.rows_from_summary(summary, "corrected")
+    assert corrected["m0"]["top1_acc/imagenet-real"] == 80.0 and np.isnan(corrected["m0"]["metric/criticalband/bw_norm"])
+
+    paths = report.write_study_report(rows, tmp_path)
+    rho = pd.read_csv(paths["correlations_spearman"], index_col="bias")
+    # shape bias rises with ID (imagenet +1 per model) and falls with Adversarial (PGD -1 per model)
+    assert rho.loc["shape-bias", "ID"] == pytest.approx(1.0) and rho.loc["shape-bias", "Adversarial"] == pytest.approx(-1.0)
+    assert paths["heatmap"].read_bytes()[:4] == b"\x89PNG"
+    side = pd.read_csv(paths["side_by_side"], index_col="model")
+    assert len(side) == 4 + 48 and set(side["source"]) == {"jaxquba", tbl.PUBLISHED_SOURCE}
+    with_published = report.write_study_report(rows, tmp_path / "pop", with_published=True)
+    assert "correlations_kendall" in with_published
+    with pytest.raises(UserError, match="no generalization-study values"):
+        report.rows_from_summary({"models": [summary_entry("m", {})]})
