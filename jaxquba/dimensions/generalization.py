@@ -47,7 +47,7 @@ from typing import Callable, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
+from jaxquba.dimensions.base import Dimension, Pass, Value, register
 from jaxquba.engine import HeadInputs, Outputs, register_head
 from jaxquba.errors import UserError
 from jaxquba.generalization import band_fit, benchmarks, real, spectral_bias
