@@ -15,6 +15,8 @@ from jaxquba import zoo
 from jaxquba.errors import UserError
 
 SPECS = zoo.all_specs()
+TIMM_SPECS = [s for s in SPECS if s.family != "clip"]  # CLIP specs are checked against open_clip below
+CLIP_SPECS = [s for s in SPECS if s.family == "clip"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,15 +28,9 @@ def timm_param_count(timm, arch: str, num_classes: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _timm_cfg(timm, spec: zoo.ModelSpec):
-    if not timm.is_model(spec.arch):
-        pytest.skip(f"{spec.name} is not a timm model")
-    return timm.models.get_pretrained_cfg(spec.name)
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", TIMM_SPECS, ids=lambda s: s.name)
 def test_spec_matches_timm(spec, timm_module):
-    cfg = _timm_cfg(timm_module, spec)
+    cfg = timm_module.models.get_pretrained_cfg(spec.name)
     assert cfg is not None, f"timm has no pretrained tag {spec.name}"
     data = spec.data
     assert cfg.input_size == (3, data.input_size, data.input_size)
@@ -46,10 +42,8 @@ def test_spec_matches_timm(spec, timm_module):
     assert spec.num_params == timm_param_count(timm_module, spec.arch, data.num_classes)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", TIMM_SPECS, ids=lambda s: s.name)
 def test_arch_name_resolves_to_timm_default_tag(spec, timm_module):
-    if not timm_module.is_model(spec.arch):
-        pytest.skip(f"{spec.name} is not a timm model")
     default = f"{spec.arch}.{timm_module.models.get_pretrained_cfg(spec.arch).tag}"
     expected = default if default in {s.name for s in SPECS} else zoo.resolve(spec.arch)
     assert zoo.resolve(spec.arch) == expected
@@ -83,3 +77,24 @@ def test_unknown_name_lists_close_names():
     assert "unknown model 'vit_b61'" in message and "vit_b16" in message
     with pytest.raises(UserError, match="resnet50"):
         zoo.get("resnet05")
+
+
+@pytest.mark.parametrize("spec", CLIP_SPECS, ids=lambda s: s.name)
+def test_clip_spec_matches_open_clip(spec, timm_module):
+    """Parameter count (image + text towers + logit scale, as the QUBA Params column counts them), preprocessing
+    and hub repository of each CLIP spec against open_clip's own model and pretrained configs."""
+    from converters.torch_env import import_open_clip
+    from jaxquba.models.clip import OPEN_CLIP_ARCH
+
+    open_clip = import_open_clip()
+    arch = OPEN_CLIP_ARCH[spec.name]
+    model = open_clip.create_model(arch, pretrained=None, device="meta")
+    assert spec.num_params == sum(p.numel() for p in model.parameters())
+    pretrained = [open_clip.get_pretrained_cfg(arch, tag) for tag in open_clip.list_pretrained_tags_by_model(arch)]
+    hubs = {cfg["hf_hub"].rstrip("/") for cfg in pretrained if cfg.get("hf_hub")}
+    assert spec.hf_hub_id in hubs, (spec.hf_hub_id, hubs)
+    cfg = next(c for c in pretrained if c.get("hf_hub", "").rstrip("/") == spec.hf_hub_id)
+    data = spec.data
+    assert (tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"]) == (data.mean, data.std, data.interpolation)
+    assert model.visual.image_size in (data.input_size, (data.input_size, data.input_size))
+    assert data.crop_pct == 1.0  # open_clip resizes the shorter side to the input size, then centre-crops

@@ -236,9 +236,14 @@ def _vit(width: int, layers_: int, patch: int, size: int) -> tuple[tuple[str, An
     return zoo.config(width=width, layers=layers_, patch_size=patch, image_size=size)
 
 
-def _data(size: int) -> zoo.DataConfig:
-    # open_clip's eval preprocessing: shorter side to the input size (bicubic), centre crop, OpenAI mean/std.
+def _data(size: int, inception_norm: bool = False) -> zoo.DataConfig:
+    # open_clip's eval preprocessing: shorter side to the input size (bicubic), centre crop, the training's mean/std.
+    if inception_norm:
+        return zoo.DataConfig(size, 1.0, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD)
     return zoo.DataConfig(size, 1.0, "bicubic", OPENAI_MEAN, OPENAI_STD)
+
+
+_INCEPTION_NORM = {"clip_vit_l14.laion2b_s32b_b82k"}  # trained with mean = std = 0.5 (open_clip's pretrained cfg)
 
 
 _ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, input size)
@@ -284,6 +289,6 @@ for _name, _arch, _quick, _hub, _params, _aliases in _MODELS:
     _embed, _vision, _text_cfg, _size = _ARCHS[_arch]
     OPEN_CLIP_ARCH[_name] = _arch + ("-quickgelu" if _quick else "")
     zoo.register(zoo.ModelSpec(
-        name=_name, family="clip", data=_data(_size), num_params=_params, aliases=_aliases, hf_hub_id=_hub,
+        name=_name, family="clip", data=_data(_size, _name in _INCEPTION_NORM), num_params=_params, aliases=_aliases, hf_hub_id=_hub,
         config=zoo.config(embed_dim=_embed, vision=_vision, text=_text_cfg, quick_gelu=_quick),
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"), output="probs"))
