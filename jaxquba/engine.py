@@ -24,6 +24,7 @@ atomically per view, and chunks already stored are not recomputed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import jax
@@ -143,23 +144,49 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     labels, example ids, mask and extras, so a multi-host all-gather returns them aligned with the outputs.
     ``apply`` gives what the protocol treats as logits (:func:`jaxquba.protocols.model_outputs`); probabilities are
     their softmax, so the published double-softmax quirk of probability-output models comes from ``apply``.
+
+    Model-free views that want the same heads are run by one ``lax.scan`` over the views whose body picks the view
+    with ``lax.switch`` and then applies the model: the model appears once in the compiled program instead of once
+    per view (compile time no longer grows with the number of corruptions), and only one view's activations are
+    live at a time. Views that call the model themselves (attacks) are traced one by one.
     """
     requests = tuple(requests)
+    shared: dict[tuple[str, ...], list[ViewRequest]] = {}
+    for request in requests:
+        if not request.view.needs_model:
+            shared.setdefault(request.heads, []).append(request)
 
     def step(params, batch):
         images01 = batch["images"].astype(jnp.float32) / 255.0
+        labels = batch["labels"]
 
         def logits_fn(x):
             return apply(params, x)
 
-        ctx = ViewContext(batch["example_ids"], batch["labels"], seed, logits_fn, tuple(mean), tuple(std))
+        def heads_of(images, heads):
+            outputs = logits_fn(images).astype(jnp.float32)
+            inputs = HeadInputs(outputs, jax.nn.softmax(outputs, axis=-1), labels)
+            return {head: HEADS[head](inputs) for head in heads}
+
+        ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn, tuple(mean), tuple(std))
         per_view = {}
+        for heads, group in shared.items():
+            if len(group) == 1:
+                per_view[group[0].view.name] = heads_of(group[0].view(images01, ctx), heads)
+                continue
+            branches = [functools.partial(lambda view, x: view(x, ctx).astype(jnp.float32), r.view) for r in group]
+
+            def one_view(carry, index, branches=branches, heads=heads):
+                return carry, heads_of(jax.lax.switch(index, branches, images01), heads)
+
+            _, stacked = jax.lax.scan(one_view, None, jnp.arange(len(group)))
+            for k, request in enumerate(group):
+                per_view[request.view.name] = {head: stacked[head][k] for head in heads}
         for request in requests:
-            outputs = logits_fn(request.view(images01, ctx)).astype(jnp.float32)
-            inputs = HeadInputs(outputs, jax.nn.softmax(outputs, axis=-1), batch["labels"])
-            per_view[request.view.name] = {head: HEADS[head](inputs) for head in request.heads}
+            if request.view.needs_model:
+                per_view[request.view.name] = heads_of(request.view(images01, ctx), request.heads)
         passthrough = {k: v for k, v in batch.items() if k != "images"}
-        return {"views": per_view, **passthrough}
+        return {"views": {r.view.name: per_view[r.view.name] for r in requests}, **passthrough}
 
     return step
 
@@ -227,9 +254,9 @@ class Engine:
             slices.append(range(int(block[0]), int(block[-1]) + 1) if len(block) else range(0))
         return slices
 
-    def _padded(self, batch: HostBatch | None, extras: Mapping[str, np.ndarray]) -> dict:
+    def _padded(self, batch: HostBatch | None, extras: Mapping[str, np.ndarray], image_size: int) -> dict:
         """A local batch of exactly ``local_batch_size`` rows: the examples, then masked zero rows."""
-        b, s = self.local_batch_size, self.image_size
+        b, s = self.local_batch_size, image_size
         n = 0 if batch is None else len(batch.labels)
         local = {"images": np.zeros((b, s, s, 3), np.uint8), "labels": np.zeros((b,), np.int32),
                  "example_ids": np.full((b,), -1, np.int32), "mask": np.arange(b) < n,
@@ -242,7 +269,7 @@ class Engine:
                 local["extras"][k][:n] = v
         return local
 
-    def _device_batches(self, reader: Reader, start: int, stop: int) -> Iterator[dict]:
+    def _device_batches(self, reader: Reader, start: int, stop: int, image_size: int) -> Iterator[dict]:
         """The global (sharded) arrays of each batch of [start, stop); this process supplies only its own rows."""
         slices = self._local_slices(start, stop)
         indices = [i for s in slices for i in s]
@@ -257,20 +284,22 @@ class Engine:
             elif extras is None:
                 # This process has no example in the range, but the step still needs the extras' structure.
                 extras = {k: v[:0] for k, v in _numeric_extras(next(iter(reader(1, [start]))).extras).items()}
-            local = self._padded(batch, extras)
+            local = self._padded(batch, extras, image_size)
             yield jax.tree.map(
                 lambda x: jax.make_array_from_process_local_data(self._batch_sharding, x,
                                                                  (self.batch_size,) + x.shape[1:]), local)
 
     def run_range(self, reader: Reader, start: int, stop: int, requests: Sequence[ViewRequest],
-                  progress: Callable[[int], None] | None = None) -> Outputs:
-        """Outputs of ``requests`` on examples [start, stop), gathered in dataset order on every process."""
+                  progress: Callable[[int], None] | None = None, image_size: int | None = None) -> Outputs:
+        """Outputs of ``requests`` on examples [start, stop), gathered in dataset order on every process.
+        ``image_size``: the side of the reader's images where it is not the model's input size (a pass with its
+        own preprocessing)."""
         if not 0 <= start < stop:
             raise ValueError(f"empty range [{start}, {stop})")
         step = self._step(requests)
         gathered: list[dict] = []
         pending = None
-        for batch in self._device_batches(reader, start, stop):
+        for batch in self._device_batches(reader, start, stop, image_size or self.image_size):
             outputs = step(self.params, batch)  # dispatched asynchronously: the next batch is read while it runs
             if pending is not None:
                 gathered.append(self._to_host(pending, progress))
@@ -340,7 +369,8 @@ def plan_chunks(num_examples: int, requests: Sequence[ViewRequest], entries: Map
 
 
 def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries: Mapping[str, OutputEntry], *,
-             overwrite: bool = False, progress: Callable[[int], None] | None = None) -> int:
+             overwrite: bool = False, progress: Callable[[int], None] | None = None,
+             image_size: int | None = None) -> int:
     """Computes every planned chunk and stores it (process 0 writes), one atomic file per chunk and view.
 
     A run killed at any moment loses at most the chunks in flight; the next run's plan skips the stored ones.
@@ -350,7 +380,7 @@ def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries
     for plan in plans:
         if not plan.todo:
             continue
-        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress)
+        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress, image_size)
         if jax.process_index() == 0:
             common = {"labels": out.labels, "example_ids": out.example_ids,
                       **{_EXTRA_PREFIX + k: v for k, v in out.extras.items()}}

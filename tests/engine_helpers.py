@@ -85,7 +85,8 @@ def tiny_classifier():
 
 
 def test_views():
-    """clean; per-example noise (randomness from example ids); a one-step gradient attack (uses the model)."""
+    """clean; per-example noise (randomness from example ids) and a darkening, which the engine runs through one
+    shared copy of the model (same heads); a one-step gradient attack (uses the model)."""
     import jax
     import jax.numpy as jnp
 
@@ -102,14 +103,15 @@ def test_views():
             return -jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(logits), jnp.maximum(ctx.labels, 0)[:, None], 1))
         return jnp.clip(x + 8 / 255 * jnp.sign(jax.grad(loss)(x)), 0.0, 1.0)
 
-    return CLEAN, View("noise", noise, 1.0), View("fgsm", fgsm, 2.0)
+    return CLEAN, View("noise", noise), View("darken", lambda x, ctx: 0.6 * x), View("fgsm", fgsm, 2.0, True)
 
 
 def requests():
     from jaxquba.engine import ViewRequest
-    clean, noise, fgsm = test_views()
+    clean, noise, darken, fgsm = test_views()
     return (ViewRequest(clean, ("logits", "top1", "top5", "label_prob", "confidence")),
             ViewRequest(noise, ("logits", "top1")),
+            ViewRequest(darken, ("logits", "top1")),
             ViewRequest(fgsm, ("logits", "top1")))
 
 

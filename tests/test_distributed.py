@@ -60,7 +60,8 @@ def test_main_demo_on_two_processes(tmp_path):
     """The app under --distributed: process 0 alone writes the store and summary.json, with the same numbers."""
     port = _free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
-    done = _run_together([[sys.executable, "-m", "jaxquba.main", "--demo", f"--output_dir={tmp_path}",
+    done = _run_together([[sys.executable, "-m", "jaxquba.main", "--demo", "--dimensions=accuracy",
+                           f"--output_dir={tmp_path}",
                            "--distributed", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
                            f"--process_id={pid}"] for pid in range(2)], env)
     assert [d.returncode for d in done] == [0, 0], [d.stderr[-2000:] for d in done]

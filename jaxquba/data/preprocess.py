@@ -40,6 +40,11 @@ class EvalTransform:
         left = int(round((width - self.size) / 2.0))
         return np.asarray(img.crop((left, top, left + self.size, top + self.size)))
 
+    @property
+    def spec(self) -> str:
+        """A short canonical name, part of every stored output's key (e.g. ``short256-bilinear-crop224``)."""
+        return f"{'squash' if self.squash else 'short'}{self.scale_size}-{self.interpolation}-crop{self.size}"
+
     def _resized_wh(self, width: int, height: int) -> tuple[int, int]:
         if self.squash:
             return self.scale_size, self.scale_size

@@ -2,6 +2,7 @@
 
 Spec grammar:
 
+* ``demo`` -- eight photos shipped inside installed wheels, with ImageNet labels (:mod:`jaxquba.data.demo`).
 * ``folder:PATH`` -- images in a folder (:mod:`jaxquba.data.folder`).
 * ``NAME[/CONFIG][:SPLIT]`` -- a dataset of the tfds catalogue: ``imagenet2012`` (validation), ``imagenet_v2``
   (``matched-frequency``), ``imagenet2012_real``, ``imagenet_a``, ``imagenet_r``, ``imagenet_sketch``,
@@ -19,9 +20,11 @@ Datasets that are not prepared raise :class:`UserError` naming the dataset and t
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import tensorflow_datasets as tfds
 
+from jaxquba.data import demo
 from jaxquba.data.base import Source
 from jaxquba.data.builders import imagenet9, model_vs_human
 from jaxquba.data.folder import FolderSource
@@ -87,7 +90,7 @@ class ResolvedSpec:
 
 def known_specs() -> list[str]:
     """Example specs of every dataset family (for help texts and 'did you mean' hints)."""
-    return ([*CATALOGUE, "imagenet2012_corrupted/gaussian_noise_3"] + [MVH_PREFIX + n for n in _MVH_CONFIGS]
+    return ([demo.NAME, *CATALOGUE, "imagenet2012_corrupted/gaussian_noise_3"] + [MVH_PREFIX + n for n in _MVH_CONFIGS]
             + [f"{IMAGENET9}:{v}" for v in imagenet9.VARIATIONS] + [FOLDER_PREFIX + "PATH"])
 
 
@@ -135,8 +138,20 @@ def resolve(spec: str, data_dir: str | None = None) -> ResolvedSpec:
     return ResolvedSpec(canonical, tfds_name, split, entry.layout, hint)
 
 
+def canonical_name(spec: str, data_dir: str | None = None) -> str:
+    """The name a source opened from ``spec`` would have, without opening it (so a dataset that is not prepared
+    can still be named); unknown specs raise UserError."""
+    if spec == demo.NAME:
+        return spec
+    if spec.startswith(FOLDER_PREFIX):
+        return FOLDER_PREFIX + str(Path(spec[len(FOLDER_PREFIX):]).expanduser().resolve())
+    return resolve(spec, data_dir).name
+
+
 def open_source(spec: str, data_dir: str | None = None) -> Source:
     """The source a spec names; ``data_dir`` is the tfds data dir (default: tfds's, ``$TFDS_DATA_DIR``)."""
+    if spec == demo.NAME:
+        return demo.DemoSource()
     if spec.startswith(FOLDER_PREFIX):
         return FolderSource(spec[len(FOLDER_PREFIX):])
     r = resolve(spec, data_dir)

@@ -44,15 +44,13 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxquba.dimensions.base import Dimension, Pass, Value, register
-from jaxquba.engine import HeadInputs, Outputs, register_head
+from jaxquba.dimensions.heads import HEAD_DECISION16, HEAD_IMAGENET_A, HEAD_IMAGENET_R
+from jaxquba.engine import Outputs
 from jaxquba.errors import UserError
 from jaxquba.generalization import band_fit, benchmarks, real, spectral_bias
-from jaxquba.metrics.sixteen_class import sixteen_class_decisions
-from jaxquba.metrics.subsets import subset_indices
 from jaxquba.views.attacks import pgd40_generalization
 from jaxquba.views.base import CLEAN
 from jaxquba.views.critical_band import NOISE_SIGMAS, NUM_FREQUENCIES, critical_band_view
@@ -64,20 +62,6 @@ P2_RESIZE = 256
 IMAGENET_C_ENV = "JAXQUBA_IMAGENET_C_DIR"
 IMAGENET_CBAR_ENV = "JAXQUBA_IMAGENET_CBAR_DIR"
 SUITE = "p2"  # --dimensions=p2 selects every dimension below; 'all' stays the QUBA suite
-
-# ---------------------------------------------------------------------------------------------------------------
-# Heads: the 200-class masked argmax (as a 1k index) and the 16-class decision, so only one int per image returns.
-
-def _subset_top1(name: str) -> Callable[[HeadInputs], jnp.ndarray]:
-    indices = jnp.asarray(subset_indices(name))
-    return lambda x: indices[jnp.argmax(x.outputs[:, indices], axis=-1)].astype(jnp.int32)
-
-
-HEAD_IMAGENET_A, HEAD_IMAGENET_R, HEAD_DECISION16 = "top1_in200_a", "top1_in200_r", "decision16"
-register_head(HEAD_IMAGENET_A, _subset_top1("imagenet_a"))
-register_head(HEAD_IMAGENET_R, _subset_top1("imagenet_r"))
-register_head(HEAD_DECISION16, lambda x: sixteen_class_decisions(x.outputs).astype(jnp.int32))
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data and preprocessing.

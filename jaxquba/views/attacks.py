@@ -107,7 +107,7 @@ def fgsm_view(eps: float = 8, space: str = "pixel") -> View:
     def fn(images01, ctx: ViewContext):
         return fgsm(images01, ctx.labels, ctx.logits_fn, eps=eps / 255, space=space, mean=ctx.mean, std=ctx.std)
 
-    return View(name, fn, cost=2.0)
+    return View(name, fn, cost=2.0, needs_model=True)
 
 
 def pgd_view(eps: float = 8, step: float = 2, steps: int = 10, space: str = "pixel") -> View:
@@ -124,7 +124,7 @@ def pgd_view(eps: float = 8, step: float = 2, steps: int = 10, space: str = "pix
         return pgd(images01, ctx.labels, ctx.logits_fn, eps=eps / 255, step=step / 255, steps=steps,
                    start_delta=unit * jnp.float32(eps / 255), space=space, mean=ctx.mean, std=ctx.std)
 
-    return View(name, fn, cost=2.0 * steps)
+    return View(name, fn, cost=2.0 * steps, needs_model=True)
 
 
 def quba_attack_views() -> tuple[View, View]:

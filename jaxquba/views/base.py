@@ -37,11 +37,14 @@ class View:
     ``fn(images01, ctx) -> images01`` must be a pure, jittable function of the batch.
     ``cost`` is its price in forward-pass equivalents per image (an FGSM step is ~2: one forward, one backward),
     used for planning and the benchmark's accounting.
+    ``needs_model``: the view calls ``ctx.logits_fn`` (attacks). The engine runs the model-free views of a step
+    through one shared copy of the model (so a step with 75 corruptions compiles the model once, not 75 times).
     """
 
     name: str
     fn: Callable[[jax.Array, ViewContext], jax.Array]
     cost: float = 0.0
+    needs_model: bool = False
 
     def __call__(self, images01: jax.Array, ctx: ViewContext) -> jax.Array:
         return self.fn(images01, ctx)

@@ -1,0 +1,190 @@
+"""Error classification (Peychev et al. 2023, PROTOCOLS.md P3) as a dimension: ``--dimensions=errors``.
+
+It reads the top-1 predictions of the clean pass of the reference dataset (ImageNet validation; the same heads as
+``accuracy``, so that pass is shared), joins them by file name with the multi-label annotations (tfds
+``imagenet2012_multilabel`` or ``--errors_multilabel=PATH.json``), sorts every error with
+:mod:`jaxquba.error_analysis` and reports multi-label accuracy (MLA) and each error type's count and share of the
+top-1 errors, named by the columns of the study's stats CSV. Reference images without multi-labels are ignored.
+
+The CLIP out-of-vocabulary rule (6) is off by default: it runs a CLIP ViT-L/14@336px over every image whose error
+reaches it (``--errors_clip``). The non-prototypical rule (8) needs the google-research/imagenet-mistakes metadata
+folder (``--errors_non_prototypical``); without it that rule never fires. With ``--errors_published_csv`` (the
+study's ``non_problematic_stats_all.csv``) the per-model report is written to ``OUTPUT_DIR/errors/<model>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from absl import flags
+
+from jaxquba.dimensions.accuracy import HEADS
+from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
+from jaxquba.engine import Outputs
+from jaxquba.errors import UserError
+from jaxquba.views.base import CLEAN
+
+TFDS = "tfds"
+MULTILABEL_DATASET = "imagenet2012_multilabel"
+FLAGS = flags.FLAGS
+flags.DEFINE_string("errors_multilabel", TFDS, f"Multi-label annotations: '{TFDS}' ({MULTILABEL_DATASET}, needs "
+                    "ImageNet) or a JSON list of records with the tfds field names (file_name, original_label, "
+                    "correct_multi_labels, unclear_multi_labels, is_problematic).")
+flags.DEFINE_string("errors_real_labels", None, "ReaL labels (real.json) for the co-occurrence relation; default: "
+                    "the copy in the PyPI package imagenet-x.")
+flags.DEFINE_string("errors_non_prototypical", None, "The metadata folder of google-research/imagenet-mistakes "
+                    "(non-prototypical rule); without it that rule never fires.")
+flags.DEFINE_bool("errors_clip", False, "Run the CLIP out-of-vocabulary rule (expensive: a CLIP forward pass per "
+                  "image whose error reaches the rule).")
+flags.DEFINE_string("errors_clip_model", "clip_vit_l14_336.openai", "CLIP model of the out-of-vocabulary rule.")
+flags.DEFINE_string("errors_clip_weights", "default", "Weights of --errors_clip_model (as --weights).")
+flags.DEFINE_string("errors_published_csv", None, "The study's stats-imagenet/non_problematic_stats_all.csv; when "
+                    "given, the per-model report (table, position among the published models, PNG, HTML) is written.")
+
+GROUPS = ("organism", "artifact", "other")
+
+
+def _flag(name: str, default=None):
+    """A flag's value where the command line has been parsed (the app), else ``default``."""
+    return FLAGS[name].value if FLAGS.is_parsed() and name in FLAGS else default
+
+
+def _passes(ctx: Context) -> tuple[Pass, ...]:
+    check_multilabels(_flag("errors_multilabel", TFDS), _flag("data_dir"))  # skip before any work where absent
+    return (Pass.of(ctx.dataset, [CLEAN], HEADS),)
+
+
+def check_multilabels(where: str, data_dir: str | None) -> None:
+    """UserError naming how to get the multi-label annotations where they are not there."""
+    if where != TFDS:
+        if not Path(where).expanduser().is_file():
+            raise UserError(f"--errors_multilabel={where}: no such file (a JSON list of multi-label records)")
+        return
+    import tensorflow_datasets as tfds
+
+    from jaxquba.data import registry
+    if not tfds.builder(MULTILABEL_DATASET, data_dir=data_dir).is_prepared():
+        hint = registry.resolve(MULTILABEL_DATASET, data_dir).prepare_hint
+        raise UserError(f"the multi-label annotations ({MULTILABEL_DATASET}) are not prepared. {hint} "
+                        "Or give them as JSON: --errors_multilabel=PATH.json")
+
+
+def example_file_names(spec: str, count: int, data_dir: str | None) -> list[str]:
+    """Base file names of examples [0, count) of a dataset spec. tfds records are read with the image left
+    undecoded; folder sources are read through the source (their ids are relative paths)."""
+    from jaxquba.data import registry
+    if spec.startswith(registry.FOLDER_PREFIX):
+        source = registry.open_source(spec, data_dir)
+        return [Path(source[i]["id"]).name for i in range(count)]
+    import tensorflow_datasets as tfds
+    resolved = registry.resolve(spec, data_dir)
+    records = tfds.data_source(resolved.tfds_name, split=resolved.split, data_dir=data_dir, download=False,
+                               decoders={"image": tfds.decode.SkipDecoding()})
+    key = resolved.layout.id_key
+    return [Path(_text(records[i][key])).name for i in range(count)]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def load_multilabels(where: str, data_dir: str | None):
+    """The multi-label annotations (``tfds`` or a JSON path) and the ImageNet-M file names (tfds only)."""
+    from jaxquba.error_analysis import inputs
+    check_multilabels(where, data_dir)
+    if where != TFDS:
+        return inputs.from_json(where), None
+    imagenet_m = inputs.from_tfds("imagenet_m", data_dir)
+    return inputs.from_tfds("validation", data_dir), frozenset(imagenet_m.file_names)
+
+
+def align(data, file_names: list[str], predictions: np.ndarray, labels: np.ndarray):
+    """The multi-labelled images among the evaluated ones (in annotation order) and their predictions; the
+    reference labels must equal the annotations' original labels (else the dataset is not ImageNet val)."""
+    from jaxquba.error_analysis.inputs import MultiLabels
+    index = {name: i for i, name in enumerate(file_names)}
+    rows = [r for r, name in enumerate(data.file_names) if Path(name).name in index]
+    if not rows:
+        raise UserError("none of the evaluated images has multi-labels: the reference dataset must be ImageNet "
+                        "validation (or a part of it with the original file names)")
+    at = np.array([index[Path(data.file_names[r]).name] for r in rows])
+    mismatched = np.flatnonzero(labels[at] != data.targets[rows])
+    if len(mismatched):
+        raise UserError(f"{len(mismatched)} images have a different label in the reference dataset than in the "
+                        f"multi-label annotations (e.g. {data.file_names[rows[mismatched[0]]]}); they must describe "
+                        "the same ImageNet validation images")
+    kept = MultiLabels(tuple(data.file_names[r] for r in rows), data.targets[rows], data.labels[rows],
+                       data.is_problematic[rows])
+    return kept, predictions[at], at
+
+
+def relations_for(data, real_labels_path: str | None):
+    """The class relations, cached under ``$JAXQUBA_CACHE/error_analysis`` per (ReaL labels, multi-label files)."""
+    from jaxquba.error_analysis import analysis, inputs
+    from jaxquba.error_analysis.wordnet import cache_root
+    key = hashlib.sha256("\n".join([str(real_labels_path), *sorted(data.file_names)]).encode()).hexdigest()[:16]
+    real = inputs.read_real_labels(real_labels_path)
+    cache = cache_root() / "error_analysis" / f"relations-{key}.npz"
+    return analysis.build_relations(real, multilabel_files=data.file_names, cache=cache)
+
+
+def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same_superclass: np.ndarray):
+    """Rule 6 with the real CLIP chooser over the reference dataset's images."""
+    from jaxquba.data import registry
+    from jaxquba.data.preprocess import make_eval_transform
+    from jaxquba.error_analysis.oov import OOVRule
+    from jaxquba.models import load_classifier
+    from jaxquba.zeroshot.chooser import ClipChooser, clip_encoders, source_image_lookup
+    clip = load_classifier(_flag("errors_clip_model", "clip_vit_l14_336.openai"),
+                           weights=_flag("errors_clip_weights", "default"))
+    full_names = {Path(n).name: n for n in data.file_names}
+    lookup = source_image_lookup(registry.open_source(spec, data_dir), make_eval_transform(clip.spec.data),
+                                 [full_names.get(n, n) for n in file_names])
+    chooser = ClipChooser(clip_encoders(clip), lookup)
+    return OOVRule(chooser, same_superclass, chooser.neighbour_classes(list(data.file_names)))
+
+
+def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
+    from jaxquba.error_analysis import analysis, inputs
+    from jaxquba.error_analysis.metrics import COUNT_COLUMNS, MLA_CORRECT
+
+    out = outputs[ctx.dataset]
+    data_dir = _flag("data_dir")
+    predictions = out.views[CLEAN.name]["top1"]
+    file_names = example_file_names(ctx.dataset, len(out.labels), data_dir)
+    annotations, imagenet_m = load_multilabels(_flag("errors_multilabel", TFDS), data_dir)
+    data, predictions, _ = align(annotations, file_names, predictions, out.labels)
+    rel = relations_for(annotations, _flag("errors_real_labels"))
+    folder = _flag("errors_non_prototypical")
+    non_prototypical = inputs.read_non_prototypical(folder) if folder else frozenset()
+    oov = clip_rule(ctx.dataset, data_dir, file_names, data, rel.same_superclass) if _flag("errors_clip") else None
+    _, stats = analysis.evaluate(predictions, data, rel, non_prototypical, oov, imagenet_m)
+
+    row = stats["all"][0]
+    errors = max(row["num_group_top1_errors"], 1)
+    values = [(f"mla_all{suffix}", row[f"mla_all{suffix}"]) for suffix in MLA_CORRECT]
+    values += [(c, row[c]) for c in ("num_all_samples", "num_group_top1_errors", *COUNT_COLUMNS)]
+    values += [("share_" + c.removeprefix("num_"), 100.0 * row[c] / errors) for c in COUNT_COLUMNS]
+    values += [(f"mla_group_{g}", stats[g][0]["mla_group"]) for g in GROUPS]
+    if "num_imagenet-m_errors" in row:
+        values.append(("num_imagenet-m_errors", row["num_imagenet-m_errors"]))
+    _write_report(row, ctx, 100.0 * float((predictions == data.targets)[~data.is_problematic].mean()))
+    return [Value(name, float(v), f"errors/{name}@{ctx.dataset}") for name, v in values]
+
+
+def _write_report(row: dict, ctx: Context, top1: float) -> None:
+    """The per-model report, where the published stats CSV is given."""
+    published = _flag("errors_published_csv")
+    if not published:
+        return
+    from jaxquba.error_analysis import report
+    out_dir = Path(_flag("output_dir", ".")).expanduser() / "errors" / ctx.model.name
+    report.write([{**row, "model_dir_id": f"jaxquba--{ctx.model.name}", "top1_val_acc": top1}], published, out_dir)
+
+
+ERRORS = register(Dimension(
+    "errors", "error classification (Peychev et al. 2023): multi-label accuracy and error-type counts/shares",
+    _passes, _reduce, suite="errors"))

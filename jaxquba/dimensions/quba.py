@@ -1,0 +1,302 @@
+"""The QUBA quality dimensions of "Beyond Accuracy" (PROTOCOLS.md P1.1-P1.6) besides accuracy, on engine outputs.
+
+=====================  ===================================================  ========================================
+dimension              passes                                               value (``Value.column``)
+=====================  ===================================================  ========================================
+calibration            reference, clean, ``probs``                          ``Cal. Err.`` = sqrt(ACE * ECE)
+class_balance          reference, clean, ``probs``                          ``Class Balance``
+adversarial            reference, FGSM + PGD-10 (eps 8/255), ``top1``       ``Adv. Rob.``
+corruption             reference, 15 x 5 corruption views (default), or     ``C-Rob.``
+                       the clean pass of 75 ImageNet-C release sets
+ood                    mvh edge/silhouette/sketch/stylized (16-class),      ``OOD Rob.``
+                       ImageNet-R (200-class)
+object_focus           ImageNet-9 mixed_same, mixed_rand                    ``Obj. Foc.``
+shape_bias             mvh cue-conflict (16-class)                          ``Shape Bias``
+parameters             none                                                 ``Params`` (millions, 0.1)
+=====================  ===================================================  ========================================
+
+The reference dataset (``--datasets``, ImageNet validation for the published numbers) is measured by accuracy,
+calibration and class balance, and its clean top-1 is the denominator of every ratio. All of them ask for the
+clean view of the reference, so the app's pass merging runs it once, with the union of the heads (``top1``,
+``top5``, ``probs``).
+
+Protocols (:mod:`jaxquba.protocols`): the engine's model outputs already follow the protocol (under
+``quba_paper`` a probability-output model's probabilities are what the ``probs`` head softmaxes again), so the
+probability heads are used as they come (``probs_input=True``); the attacks act on the normalised tensor under
+``quba_paper`` and in pixel space under ``pixel``. Every value's spec names the protocol, e.g.
+``adv_rob@imagenet2012:validation[protocol=quba_paper@v1,attacks=fgsm(...)+pgd(...)]``.
+
+Settings (absl flags, defined here so that the app knows them at parse time):
+
+* ``--quba_imagenet_c``: ``views`` (default): the 15 corruptions computed on the device from the reference images
+  after the model's transform (:mod:`jaxquba.views.corruptions`; needs no download, and is the reference set
+  itself corrupted); ``tfds``: tfds ``imagenet2012_corrupted/<c>_<s>`` (tfds regenerates the corruptions); or a
+  path ``ROOT`` of the ImageNet-C JPEG release (``ROOT/<corruption>/<severity>/<wnid>/*.JPEG``, the published
+  protocol's data), each read as ``folder:ROOT/<c>/<s>`` with the model's transform. The C-Rob spec says which.
+* ``--quba_in_to_in9``: path of ``in_to_in9.json`` from github.com/MadryLab/backgrounds_challenge (the 1000 -> 9
+  class map; the repository has no licence, so jaxquba does not ship it): download
+  ``https://raw.githubusercontent.com/MadryLab/backgrounds_challenge/master/in_to_in9.json``.
+* ``--quba_imagenet_r``: the ImageNet-R dataset spec (default tfds ``imagenet_r``; ``folder:PATH/imagenet-r`` reads
+  the extracted release tar, whose wnid folders give standard ImageNet labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping
+
+import numpy as np
+from absl import flags
+
+from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
+from jaxquba.dimensions.heads import HEAD_DECISION16, HEAD_IMAGENET_R
+from jaxquba.engine import Outputs
+from jaxquba.errors import UserError
+from jaxquba.metrics import calibration, class_balance, robustness
+from jaxquba.metrics.object_focus import load_in_to_in9, object_focus
+from jaxquba.metrics.sixteen_class import shape_bias
+from jaxquba.views.attacks import fgsm_view, pgd_view
+from jaxquba.views.base import CLEAN, View
+from jaxquba.views.corruptions import corruption_view
+
+IMAGENET_C_VIEWS, IMAGENET_C_TFDS = "views", "tfds"
+FLAGS = flags.FLAGS
+flags.DEFINE_string("quba_imagenet_c", IMAGENET_C_VIEWS,
+                    "C-Rob data: 'views' (15x5 corruptions computed on the device from the reference images), "
+                    "'tfds' (imagenet2012_corrupted) or the root of the ImageNet-C JPEG release "
+                    "(ROOT/<corruption>/<severity>/<wnid>/*.JPEG).")
+flags.DEFINE_string("quba_in_to_in9", None,
+                    "Path of in_to_in9.json (MadryLab/backgrounds_challenge), the ImageNet -> ImageNet-9 class map "
+                    "object focus needs.")
+flags.DEFINE_string("quba_imagenet_r", "imagenet_r", "ImageNet-R dataset spec (tfds name or folder:PATH).")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data settings.
+
+MVH_OOD = {"edge": "mvh_edge", "silhouette": "mvh_silhouette", "sketch": "mvh_sketch", "stylized": "mvh_stylized"}
+
+
+@dataclasses.dataclass(frozen=True)
+class QubaDatasets:
+    """Where the QUBA dimensions' own data come from (the reference dataset is the run's ``--datasets``)."""
+
+    imagenet_c: str = IMAGENET_C_VIEWS
+    in_to_in9: str | None = None
+    imagenet_r: str = "imagenet_r"
+    mvh: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(MVH_OOD))
+    cue_conflict: str = "mvh_cue_conflict"
+    mixed_same: str = "imagenet9:mixed_same"
+    mixed_rand: str = "imagenet9:mixed_rand"
+
+    @classmethod
+    def from_flags(cls) -> "QubaDatasets":
+        """The ``--quba_*`` flags where they have been parsed (the app), else the defaults."""
+        if not FLAGS.is_parsed():
+            return cls()
+        return cls(imagenet_c=FLAGS.quba_imagenet_c, in_to_in9=FLAGS.quba_in_to_in9,
+                   imagenet_r=FLAGS.quba_imagenet_r)
+
+    def corrupted_sets(self) -> dict[tuple[str, int], str]:
+        """(corruption, severity) -> dataset spec of the released sets (not for ``views``)."""
+        def spec(c, s):
+            if self.imagenet_c == IMAGENET_C_TFDS:
+                return f"imagenet2012_corrupted/{c}_{s}"
+            return f"folder:{self.imagenet_c.rstrip('/')}/{c}/{s}"
+        return {(c, s): spec(c, s) for c in robustness.CORRUPTIONS for s in robustness.SEVERITIES}
+
+    def in9_map(self) -> np.ndarray:
+        if not self.in_to_in9:
+            raise UserError("object focus needs the ImageNet -> ImageNet-9 class map: download in_to_in9.json from "
+                            "https://raw.githubusercontent.com/MadryLab/backgrounds_challenge/master/in_to_in9.json "
+                            "and pass --quba_in_to_in9=PATH")
+        return load_in_to_in9(self.in_to_in9)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reductions (pure functions of engine outputs).
+
+def value_spec(metric: str, dataset: str, ctx: Context, **details: str) -> str:
+    """``metric@dataset[protocol=...,k=v]``: what was measured, on which data, under which protocol."""
+    fields = {"protocol": ctx.protocol.spec, **details}
+    return f"{metric}@{dataset}[" + ",".join(f"{k}={v}" for k, v in fields.items()) + "]"
+
+
+def top1_accuracy(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float:
+    """Fraction of examples whose ``head`` prediction equals the label."""
+    return float(np.mean(outputs.views[view][head] == outputs.labels))
+
+
+def clean_accuracy(outputs: Mapping[str, Outputs], ctx: Context) -> float:
+    """Top-1 of the reference's clean pass: the denominator of every ratio (UserError where it is 0)."""
+    acc = top1_accuracy(outputs[ctx.dataset])
+    if acc == 0:
+        raise UserError(f"clean accuracy on {ctx.dataset} is 0, so the robustness ratios are undefined")
+    return acc
+
+
+def attack_views(ctx: Context) -> tuple[View, View]:
+    """(FGSM, PGD-10) at eps 8/255, step 2/255, in the protocol's attack space: the normalised tensor under
+    ``quba_paper`` (the published quirk), pixels under ``pixel``. The engine's ``logits_fn`` already gives what the
+    protocol calls the model's logits (probabilities of probability-output models under ``quba_paper``)."""
+    space = ctx.protocol.attack_space
+    return fgsm_view(8, space), pgd_view(8, 2, 10, space)
+
+
+def corruption_views() -> dict[tuple[str, int], View]:
+    return {(c, s): corruption_view(c, s) for c in robustness.CORRUPTIONS for s in robustness.SEVERITIES}
+
+
+def corruption_accuracies(outputs: Mapping[str, Outputs], ctx: Context, datasets: QubaDatasets
+                          ) -> dict[str, dict[int, float]]:
+    """acc[corruption][severity], from the corruption views of the reference or from the released sets."""
+    acc: dict[str, dict[int, float]] = {}
+    if datasets.imagenet_c == IMAGENET_C_VIEWS:
+        for (c, s), view in corruption_views().items():
+            acc.setdefault(c, {})[s] = top1_accuracy(outputs[ctx.dataset], view.name)
+    else:
+        for (c, s), spec in datasets.corrupted_sets().items():
+            acc.setdefault(c, {})[s] = top1_accuracy(outputs[spec])
+    return acc
+
+
+def in9_accuracy(top1: np.ndarray, in9_labels: np.ndarray, in_to_in9: np.ndarray) -> float:
+    """Accuracy of 1000-way predictions mapped to ImageNet-9 (a class mapped to -1 is always wrong)."""
+    return float(np.mean(in_to_in9[top1] == in9_labels))
+
+
+def parameters_millions(num_params: int) -> float:
+    """Params = parameter count in millions, rounded to 0.1 (P1.3)."""
+    return round(num_params / 1e6, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The dimensions.
+
+def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_flags) -> list[Dimension]:
+    """The eight QUBA dimensions besides accuracy; ``datasets`` is read when passes are planned."""
+
+    def calibration_reduce(outputs, ctx):
+        out = outputs[ctx.dataset]
+        probs = out.views[CLEAN.name]["probs"]
+        ece = calibration.expected_calibration_error(probs, out.labels, probs_input=True)
+        ace = calibration.adaptive_calibration_error(probs, out.labels, probs_input=True)
+        return [Value("cal_err", calibration.calibration_error(ace, ece), value_spec("cal_err", ctx.dataset, ctx),
+                      column="Cal. Err."),
+                Value("ece", ece, value_spec("ece", ctx.dataset, ctx, bins="15")),
+                Value("ace", ace, value_spec("ace", ctx.dataset, ctx, bins="15"))]
+
+    def class_balance_reduce(outputs, ctx):
+        out = outputs[ctx.dataset]
+        probs = out.views[CLEAN.name]["probs"]
+        pred = class_balance.prediction_balance(probs, out.labels)
+        conf = class_balance.confidence_balance(probs, out.labels, probs_input=True)
+        return [Value("class_balance", float(np.sqrt(pred * conf)), value_spec("class_balance", ctx.dataset, ctx),
+                      column="Class Balance"),
+                Value("fair_pred", pred, value_spec("fair_pred", ctx.dataset, ctx)),
+                Value("fair_conf", conf, value_spec("fair_conf", ctx.dataset, ctx))]
+
+    def adversarial_passes(ctx):
+        return (Pass.of(ctx.dataset, [CLEAN], ["top1"]), Pass.of(ctx.dataset, attack_views(ctx), ["top1"]))
+
+    def adversarial_reduce(outputs, ctx):
+        fgsm, pgd = attack_views(ctx)
+        clean = clean_accuracy(outputs, ctx)
+        acc_fgsm, acc_pgd = top1_accuracy(outputs[ctx.dataset], fgsm.name), top1_accuracy(outputs[ctx.dataset],
+                                                                                         pgd.name)
+        attacks = f"{fgsm.name}+{pgd.name}"
+        return [Value("adv_rob", robustness.adversarial_robustness(acc_pgd, acc_fgsm, clean),
+                      value_spec("adv_rob", ctx.dataset, ctx, attacks=attacks), column="Adv. Rob."),
+                Value("acc_fgsm", acc_fgsm, value_spec("top1", ctx.dataset, ctx, view=fgsm.name)),
+                Value("acc_pgd", acc_pgd, value_spec("top1", ctx.dataset, ctx, view=pgd.name))]
+
+    def corruption_passes(ctx):
+        d = datasets()
+        clean = Pass.of(ctx.dataset, [CLEAN], ["top1"])
+        if d.imagenet_c == IMAGENET_C_VIEWS:
+            return (clean, Pass.of(ctx.dataset, list(corruption_views().values()), ["top1"]))
+        return (clean,) + tuple(Pass.of(spec, [CLEAN], ["top1"]) for spec in d.corrupted_sets().values())
+
+    def corruption_reduce(outputs, ctx):
+        d = datasets()
+        clean = clean_accuracy(outputs, ctx)
+        acc = corruption_accuracies(outputs, ctx, d)
+        source = "views" if d.imagenet_c == IMAGENET_C_VIEWS else \
+            "tfds:imagenet2012_corrupted" if d.imagenet_c == IMAGENET_C_TFDS else f"release:{d.imagenet_c}"
+        values = [Value("c_rob", robustness.corruption_robustness(acc, clean),
+                        value_spec("c_rob", ctx.dataset, ctx, corruptions=source), column="C-Rob.")]
+        values += [Value(f"c_rob/{c}", float(np.mean([acc[c][s] / clean for s in robustness.SEVERITIES])),
+                         value_spec(f"c_rob/{c}", ctx.dataset, ctx, corruptions=source))
+                   for c in robustness.CORRUPTIONS]
+        return values
+
+    def ood_passes(ctx):
+        d = datasets()
+        return ((Pass.of(ctx.dataset, [CLEAN], ["top1"]), Pass.of(d.imagenet_r, [CLEAN], [HEAD_IMAGENET_R]))
+                + tuple(Pass.of(spec, [CLEAN], [HEAD_DECISION16]) for spec in d.mvh.values()))
+
+    def ood_reduce(outputs, ctx):
+        d = datasets()
+        clean = clean_accuracy(outputs, ctx)
+        acc = {name: top1_accuracy(outputs[spec], head=HEAD_DECISION16) for name, spec in d.mvh.items()}
+        acc["imagenet_r"] = top1_accuracy(outputs[d.imagenet_r], head=HEAD_IMAGENET_R)
+        specs = {**d.mvh, "imagenet_r": d.imagenet_r}
+        return ([Value("ood_rob", robustness.ood_robustness(acc, clean), value_spec("ood_rob", ctx.dataset, ctx),
+                       column="OOD Rob.")]
+                + [Value(f"acc_{name}", acc[name], value_spec("top1_16class" if name != "imagenet_r" else
+                                                              "top1_200class", specs[name], ctx))
+                   for name in robustness.OOD_DATASETS])
+
+    def object_focus_passes(ctx):
+        d = datasets()
+        d.in9_map()  # a missing or unreadable map skips the dimension before any work
+        return tuple(Pass.of(spec, [CLEAN], ["top1"]) for spec in (ctx.dataset, d.mixed_same, d.mixed_rand))
+
+    def object_focus_reduce(outputs, ctx):
+        d = datasets()
+        table = d.in9_map()
+        clean = clean_accuracy(outputs, ctx)
+        same, rand = (in9_accuracy(outputs[s].views[CLEAN.name]["top1"], outputs[s].labels, table)
+                      for s in (d.mixed_same, d.mixed_rand))
+        return [Value("obj_focus", object_focus(same, rand, clean), value_spec("obj_focus", ctx.dataset, ctx),
+                      column="Obj. Foc."),
+                Value("acc_mixed_same", same, value_spec("top1_in9", d.mixed_same, ctx)),
+                Value("acc_mixed_rand", rand, value_spec("top1_in9", d.mixed_rand, ctx))]
+
+    def shape_bias_reduce(outputs, ctx):
+        spec = datasets().cue_conflict
+        out = outputs[spec]
+        if "texture_label" not in out.extras:
+            raise UserError(f"{spec} has no texture labels; use the model-vs-human cue-conflict set (mvh_cue_conflict)")
+        try:
+            value = shape_bias(out.views[CLEAN.name][HEAD_DECISION16], out.extras["shape_label"],
+                               out.extras["texture_label"])
+        except ValueError as e:
+            raise UserError(f"shape bias on {spec}: {e}") from None
+        return [Value("shape_bias", value, value_spec("shape_bias", spec, ctx), column="Shape Bias")]
+
+    def parameters_reduce(outputs, ctx):
+        return [Value("params_m", parameters_millions(ctx.model.num_params),
+                      value_spec("params_m", ctx.model.name, ctx), column="Params")]
+
+    clean_probs = lambda ctx: (Pass.of(ctx.dataset, [CLEAN], ["top1", "probs"]),)  # noqa: E731
+    return [
+        Dimension("calibration", "Cal. Err. = sqrt(ACE * ECE), 15 bins, on the reference's clean pass",
+                  clean_probs, calibration_reduce),
+        Dimension("class_balance", "Class Balance = sqrt((1 - std of per-class recall) * (1 - mean within-class "
+                  "std of the true-class probability))", clean_probs, class_balance_reduce),
+        Dimension("adversarial", "Adv. Rob. = gmean(PGD-10, FGSM accuracy / clean), eps 8/255", adversarial_passes,
+                  adversarial_reduce),
+        Dimension("corruption", "C-Rob. = mean over 15 ImageNet-C corruptions x 5 severities of accuracy / clean",
+                  corruption_passes, corruption_reduce),
+        Dimension("ood", "OOD Rob. = gmean of accuracy / clean on mvh edge, silhouette, sketch, stylized "
+                  "(16-class) and ImageNet-R (200-class)", ood_passes, ood_reduce),
+        Dimension("object_focus", "Obj. Foc. = 1 - (acc mixed_same - acc mixed_rand) / clean, ImageNet-9",
+                  object_focus_passes, object_focus_reduce),
+        Dimension("shape_bias", "Shape Bias on model-vs-human cue-conflict (16-class decisions)",
+                  lambda ctx: (Pass.of(datasets().cue_conflict, [CLEAN], [HEAD_DECISION16]),), shape_bias_reduce),
+        Dimension("parameters", "Params = parameter count in millions, rounded to 0.1", lambda ctx: (),
+                  parameters_reduce),
+    ]
+
+
+DIMENSIONS = [register(d) for d in make_dimensions()]
