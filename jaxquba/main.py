@@ -209,7 +209,7 @@ def _state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -
     if spec not in datasets:
         state = open_dataset(spec, data_dir)
         if state.name not in datasets and state.missing:
-            logging.warning("dataset %s is not available: %s", spec, state.missing)
+            logging.info("dataset %s is not available: %s", spec, state.missing)
         datasets[spec] = datasets.setdefault(state.name, state)
     return datasets[spec]
 
@@ -234,13 +234,21 @@ class _progress:
             self.bar.close()
 
 
+TABLE_VALUES_PER_DIMENSION = 4  # the headline values come first; per-condition details stay in summary.json
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    """The plain-text table printed at the end: one row per value, then what was skipped."""
+    """The plain-text table printed at the end: the first values of each dimension, then what was skipped."""
     rows = [("model", "dimension", "value", "spec")]
     skipped = []
     for entry in summary["models"]:
+        shown: dict[str, int] = {}
         for r in entry["results"]:
-            rows.append((entry["model"], r["dimension"], f"{r['value']:.4f}", r["spec"]))
+            shown[r["dimension"]] = shown.get(r["dimension"], 0) + 1
+            if shown[r["dimension"]] <= TABLE_VALUES_PER_DIMENSION:
+                rows.append((entry["model"], r["dimension"], f"{r['value']:.4f}", r["spec"]))
+        rows += [(entry["model"], dim, "", f"(+{n - TABLE_VALUES_PER_DIMENSION} more values in summary.json)")
+                 for dim, n in shown.items() if n > TABLE_VALUES_PER_DIMENSION]
         skipped += [f"  {entry['model']}: {s['dimension']} on {s['dataset']}: {s['reason']}" for s in entry["skipped"]]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -165,9 +165,9 @@ def _spectral_values(out: Outputs, dataset: str) -> list[Value]:
     high = {c: _top1(out, highpass_view(c).name) for c in CUTOFFS}
     ratios = spectral_bias.bandpass_ratios(clean, low, high)
     lpp, hpp = spectral_bias.lpp(ratios), spectral_bias.hpp(ratios)
-    return ([_value(name, r, dataset) for name, r in ratios.items()]
-            + [_value("LPP", lpp, dataset), _value("HPP", hpp, dataset),
-               _value("spectral_bias", spectral_bias.spectral_bias(lpp, hpp), dataset)])
+    return ([_value("spectral_bias", spectral_bias.spectral_bias(lpp, hpp), dataset), _value("LPP", lpp, dataset),
+             _value("HPP", hpp, dataset)]
+            + [_value(name, r, dataset) for name, r in ratios.items()])
 
 
 def _critical_band_values(out: Outputs, dataset: str) -> list[Value]:
@@ -175,12 +175,12 @@ def _critical_band_values(out: Outputs, dataset: str) -> list[Value]:
     clean = _top1(out, views[(0, 0.0)].name)
     noisy = {key: _top1(out, view.name) for key, view in views.items() if key[1] != 0}
     matrix = band_fit.accuracy_matrix(clean, noisy)
-    values = [_value(f"top1_acc/criticalband/f={f}/sd={s:g}", a, dataset) for (f, s), a in noisy.items()]
-    values.append(_value("top1_acc/criticalband/clean", clean, dataset))
+    values = []  # the fitted parameters first (the headline), then the 29 accuracies
     for mode, suffix in (("corrected", ""), ("p2_paper", "/p2_paper")):
         for name, v in band_fit.critical_band_metrics(matrix, mode).items():
             values.append(_value(f"metric/criticalband/{name}{suffix}", v, dataset))
-    return values
+    values.append(_value("top1_acc/criticalband/clean", clean, dataset))
+    return values + [_value(f"top1_acc/criticalband/f={f}/sd={s:g}", a, dataset) for (f, s), a in noisy.items()]
 
 
 def critical_band_views_by_condition() -> dict[tuple[int, float], object]:
