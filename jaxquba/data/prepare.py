@@ -24,9 +24,15 @@ from absl import app, flags
 from jaxquba.data.registry import FOLDER_PREFIX, known_specs, resolve
 from jaxquba.errors import UserError, run_cli
 
-_DATASET = flags.DEFINE_string("dataset", None, "Dataset spec to prepare, e.g. " + ", ".join(known_specs()[:4]) + ".")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir to write to (default: tfds's, $TFDS_DATA_DIR).")
-_LOCAL_COPY = flags.DEFINE_string("local_copy", None, "Folder with a local copy of the data (tfds manual_dir).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The CLI's flags, defined only when it runs (``--data_dir`` is also the app's flag, and a process may import
+    both modules)."""
+    flags.DEFINE_string("dataset", None, "Dataset spec to prepare, e.g. " + ", ".join(known_specs()[:4]) + ".")
+    flags.DEFINE_string("data_dir", None, "tfds data dir to write to (default: tfds's, $TFDS_DATA_DIR).")
+    flags.DEFINE_string("local_copy", None, "Folder with a local copy of the data (tfds manual_dir).")
 
 
 def prepare(spec: str, data_dir: str | None = None, local_copy: str | None = None) -> str:
@@ -48,11 +54,12 @@ def prepare(spec: str, data_dir: str | None = None, local_copy: str | None = Non
 
 def main(argv):
     del argv
-    if not _DATASET.value:
+    if not FLAGS.dataset:
         raise UserError("--dataset is required, e.g. --dataset=mvh_cue_conflict. Known: " + ", ".join(known_specs()))
-    path = prepare(_DATASET.value, _DATA_DIR.value, _LOCAL_COPY.value)
-    print(f"prepared {_DATASET.value} in {path}")
+    path = prepare(FLAGS.dataset, FLAGS.data_dir, FLAGS.local_copy)
+    print(f"prepared {FLAGS.dataset} in {path}")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(lambda argv: run_cli(lambda: main(argv)))
