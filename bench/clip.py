@@ -13,20 +13,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -61,12 +57,10 @@ def main() -> None:
     images = np.random.default_rng(0).random((args.batch, size, size, 3), np.float32)
     encode_image = jax.jit(lambda x: module.apply(variables, x, method="encode_image"))
     x = jnp.asarray(images)
-    encode_image(x).block_until_ready()  # compile
-    jax_s = best_of(lambda: encode_image(x).block_until_ready(), args.repeats)
+    jax_s = best_seconds(lambda: encode_image(x).block_until_ready(), args.repeats)
     torch_images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     with torch.inference_mode():
-        reference.encode_image(torch_images)
-        torch_s = best_of(lambda: reference.encode_image(torch_images), args.repeats)
+        torch_s = best_seconds(lambda: reference.encode_image(torch_images), args.repeats)
 
     classnames, templates = heads.imagenet_metadata()
     prompts = [t(c) for c in classnames for t in templates][:args.prompts]

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import datetime
 import platform
-import time
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_seconds  # noqa: E402
 
 from jaxquba import models, zoo
 from jaxquba.errors import UserError, run_cli
@@ -33,17 +37,6 @@ flags.DEFINE_integer("batch", 8, "images per forward call")
 flags.DEFINE_integer("iters", 3, "timed repetitions (best is reported)")
 flags.DEFINE_bool("torch_compile", False, "also time torch.compile (slow to compile on CPU)")
 flags.DEFINE_integer("peak_matmul_size", 2048, "side of the square bf16 matmul that measures the peak")
-
-
-def best_seconds(fn, iters: int) -> float:
-    """Best wall time of ``iters`` calls of ``fn`` after one warm-up call (which compiles)."""
-    fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def jax_throughput(spec: zoo.ModelSpec, precision: str, batch: int, iters: int) -> tuple[float, float]:
