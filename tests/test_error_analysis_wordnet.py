@@ -4,8 +4,8 @@ The agreement check of issue 8 point 3: on the study's published common error sa
 fine-grained that our WordNet superclasses call fine-grained (rule 4), and the share of pairs listed as model
 failures that rules 4 and 7 (fine-grained, co-occurrence) leave unexplained. Rule 6 needs CLIP and rule 8 is the
 same list, so they are not part of the check. Measured values: 0.785 and 0.801 (docs/ERROR_ANALYSIS.md), below the
-90 % target, which no superclass rule that decides a pair by its lowest common WordNet ancestor can reach (the
-bound is in the doc). The floors below are those measured values rounded down to 0.78 / 0.80, so a regression in
+90 % target, which no superclass rule that decides a pair by its lowest common WordNet ancestors can reach (the
+integer programme at the end of this file). The floors below are those measured values rounded down to 0.78 / 0.80, so a regression in
 the construction or the relations fails.
 """
 
@@ -89,3 +89,50 @@ def test_report_places_a_published_model_at_its_rank(shared_data, tmp_path):
     # AlexNet has the lowest top-1 of the 962 (PROTOCOLS.md P3.5) and the highest share of major errors
     assert where["top-1 accuracy"] < 0.1 and where["model failure (major)"] > 99.0
     assert paths["html"].read_text().count("data:image/png;base64,") == 1 and paths["png"].stat().st_size > 10_000
+
+
+def lca_rule_reaches(samples, fine_share: float, failure_share: float) -> bool:
+    """Whether ANY superclass rule that decides "c and p share a superclass" by the lowest common WordNet hypernyms
+    of (c, p) can reach both agreements: an integer programme over every such rule (one 0/1 choice per distinct
+    set of lowest common hypernyms). A fine-grained sample agrees if some c in M is decided "same" with p; a model
+    failure agrees only if no c is (co-occurrence, which can only explain more failures, is left out, so the
+    answer is an upper bound for rules 4 + 7)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    wnids, ids = imagenet_wnids(), {}
+
+    def groups(s):
+        return {ids.setdefault(tuple(sorted(h.name() for h in synset_of(wnids[c]).lowest_common_hypernyms(
+            synset_of(wnids[s.prediction])))), len(ids)) for c in s.multi_labels}
+
+    fine, failure = [groups(s) for s in samples["fg"]], [groups(s) for s in samples["model_failure"]]
+    n_groups, n_fine = len(ids), len(fine)
+    size = n_groups + n_fine + len(failure)  # [rule choice per group | fine sample agrees | failure agrees]
+    rows, upper = [], []
+    for i, gs in enumerate(fine):  # agrees_i <= sum of the choices of its groups
+        row = np.zeros(size)
+        row[n_groups + i], row[list(gs)] = 1, -1
+        rows.append(row), upper.append(0)
+    for j, gs in enumerate(failure):  # agrees_j + choice_g <= 1 for each of its groups
+        for g in gs:
+            row = np.zeros(size)
+            row[n_groups + n_fine + j], row[g] = 1, 1
+            rows.append(row), upper.append(1)
+    lower = [-np.inf] * len(rows)
+    for part, share in ((slice(n_groups, n_groups + n_fine), fine_share),
+                        (slice(n_groups + n_fine, size), failure_share)):
+        row = np.zeros(size)
+        row[part] = 1
+        rows.append(row), lower.append(np.ceil(share * row.sum())), upper.append(np.inf)
+    result = milp(np.zeros(size), constraints=LinearConstraint(np.array(rows), lower, upper),
+                  integrality=np.ones(size), bounds=Bounds(0, 1))
+    return bool(result.success)
+
+
+def test_no_lowest_common_ancestor_rule_reaches_ninety_percent(samples):
+    """Issue 8's 90 % / 90 % target is out of reach of every superclass rule decided by WordNet lowest common
+    ancestors (tree cuts, size/depth thresholds, any set of anchor synsets), not just of ours; 86 % / 86 % is
+    reachable, so the programme does find rules where they exist."""
+    assert not lca_rule_reaches(samples, 0.90, 0.90)
+    assert not lca_rule_reaches(samples, 0.88, 0.88)
+    assert lca_rule_reaches(samples, 0.86, 0.86)
