@@ -104,6 +104,12 @@ class ModelPlan:
         config = dim.data_config(spec, self.model_data) if dim.data_config else self.model_data
         return datasets[spec].name, make_eval_transform(config)
 
+    def outputs_for(self, dim, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
+        """What ``dim.reduce`` sees: the outputs of its passes' groups (its own preprocessing), under the spec each
+        pass declared and the dataset's canonical name. ``outputs``: group -> Outputs."""
+        groups = {p.dataset: self.group_of(dim, p.dataset, datasets) for p in passes}
+        return {key: outputs[group] for spec, group in groups.items() for key in (spec, group[0])}
+
 
 def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, protocol) -> ModelPlan:
     """Which dimensions run on which data for ``model_spec``, and the passes they share."""
@@ -169,18 +175,16 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     results = []
     if jax.process_index() == 0:
         for dim, ctx, passes in plan.dimensions:
-            # each dimension sees the outputs of its own preprocessing, under the spec it declared and the canonical name
-            seen = {p.dataset: plan.group_of(dim, p.dataset, datasets) for p in passes}
-            dim_outputs = {key: outputs[group] for spec, group in seen.items() for key in (spec, group[0])}
             try:
-                values = dim.reduce(dim_outputs, ctx)
+                values = dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), ctx)
             except UserError as e:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
+            groups = {plan.group_of(dim, p.dataset, datasets) for p in passes}
             results += [{"dimension": dim.name, "dataset": ctx.dataset, "name": v.name, "value": v.value,
                          "spec": v.spec, "column": v.column,
-                         "examples": {name: examples[name] for name, _ in seen.values()},
-                         "preprocess": {name: transform.spec for name, transform in seen.values()}}
+                         "examples": {name: examples[name] for name, _ in groups},
+                         "preprocess": {name: transform.spec for name, transform in groups}}
                         for v in values]
         if results:
             import pandas as pd

@@ -16,9 +16,9 @@ The harness below does what the app does per dimension (passes merged per datase
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import math
+import types
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from jaxquba.data.pipeline import host_batches
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.data.registry import open_source
 from jaxquba.dimensions import generalization as G
-from jaxquba.dimensions.base import Context, merge_passes, resolve
+from jaxquba.dimensions.base import Context, resolve
 from jaxquba.generalization import benchmarks
 from jaxquba.generalization.table import results_table, side_by_side
 from jaxquba.models import Classifier
@@ -41,24 +41,25 @@ N_MOCK = 2  # tfds mock examples per dataset
 
 
 def run_dimensions(dims, ctx, classifier, sources, batch_size):
-    """Every pass of ``dims`` on ``classifier`` with its dimension's data config; returns {name: {value name: v}}."""
-    groups: dict = {}
-    for dim in dims:
-        for p in dim.passes(ctx):
-            config = dim.data_config(p.dataset, classifier.spec.data) if dim.data_config else classifier.spec.data
-            groups.setdefault(config, []).append(p)
-    engines: dict = {}
-    outputs: dict = {}
-    for config, passes in groups.items():
-        clf = dataclasses.replace(classifier, spec=dataclasses.replace(classifier.spec, data=config))
-        engine = engines.setdefault(config.input_size, E.Engine(clf, batch_size=batch_size))
-        transform = make_eval_transform(config)
-        for spec, requests in merge_passes(passes).items():
-            assert spec not in outputs, f"{spec} needed with two data configs"
-            source = sources[spec]
-            reader = functools.partial(host_batches, source, transform, num_threads=2)
-            outputs[spec] = engine.run_range(reader, 0, len(source), requests)
-    return {dim.name: {v.name: v.value for v in dim.reduce(outputs, ctx)} for dim in dims}, outputs
+    """The app's plan (passes grouped by dataset and host preprocessing, :func:`jaxquba.main.plan_model`), each
+    group through the engine without the store, then each dimension's reduce; returns ({dimension: {value name:
+    v}}, {dataset spec: Outputs})."""
+    from jaxquba import main as M
+    datasets = {spec: M.DatasetState(spec, spec, source) for spec, source in sources.items()}
+    settings = types.SimpleNamespace(datasets=[ctx.dataset], seed=ctx.seed, data_dir=None)
+    plan = M.plan_model(classifier.spec, settings, datasets, dims, ctx.protocol)
+    assert plan.skipped == []
+    engine = E.Engine(classifier, batch_size=batch_size, protocol=ctx.protocol)
+    outputs = {}
+    for (spec, transform), requests in plan.groups.items():
+        reader = functools.partial(host_batches, sources[spec], transform, num_threads=2)
+        outputs[(spec, transform)] = engine.run_range(reader, 0, len(sources[spec]), requests,
+                                                      image_size=transform.size)
+    values = {dim.name: {v.name: v.value for v in dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), c)}
+              for dim, c, passes in plan.dimensions}
+    by_spec = {spec: out for (spec, _), out in outputs.items()}
+    assert len(by_spec) == len(outputs), "a dataset needed with two preprocessings"
+    return values, by_spec
 
 
 def write_folder(root: Path, images: dict[str, np.ndarray | Path], labels: dict[str, int]) -> Path:
