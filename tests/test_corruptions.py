@@ -72,6 +72,12 @@ def reference_draws(name, severity, shape, seed):
     if name == "snow":
         loc, scale = weather.SNOW[severity - 1][:2]
         return np.random.normal(size=(h, w), loc=loc, scale=scale), np.random.uniform(-135, -45)
+    if name == "glass_blur":
+        _, max_shift, iterations = blur.GLASS[severity - 1]
+        # The reference draws randint(-d, d, size=(2,)) per visited pixel; one call of the whole size draws the
+        # same numbers from the legacy generator (checked by the reference-output match itself).
+        visited = (h - 2 * max_shift) * (w - 2 * max_shift)
+        return (np.random.randint(-max_shift, max_shift, size=(iterations, visited, 2)),)
     if name == "frost":
         sizes = weather.frost_layers(h, w)[1]
         index = np.random.randint(5)
@@ -79,9 +85,9 @@ def reference_draws(name, severity, shape, seed):
     raise AssertionError(name)
 
 
-WITH_DRAWS = {"motion_blur": blur.motion_blur_with_angle, "fog": weather.fog_with_plasma,
-              "elastic_transform": digital.elastic_with_field, "snow": weather.snow_with_draws,
-              "frost": weather.frost_with_crop}
+WITH_DRAWS = {"motion_blur": blur.motion_blur_with_angle, "glass_blur": blur.glass_blur_with_offsets,
+              "fog": weather.fog_with_plasma, "elastic_transform": digital.elastic_with_field,
+              "snow": weather.snow_with_draws, "frost": weather.frost_with_crop}
 
 
 @functools.cache
@@ -106,7 +112,8 @@ def check_with_reference_draws(name, severity, images):
 @pytest.mark.parametrize("severity", SEVERITIES)
 @pytest.mark.parametrize("name", sorted(WITH_DRAWS))
 def test_random_corruptions_match_reference_given_its_draws(photos, name, severity):
-    assert check_with_reference_draws(name, severity, photos[:4]) <= MAX_MEAN_ABS_DIFF
+    images = photos[:2] if name == "glass_blur" else photos[:4]  # the reference's glass blur takes ~1 s per image
+    assert check_with_reference_draws(name, severity, images) <= MAX_MEAN_ABS_DIFF
 
 
 @pytest.mark.parametrize("name", FORMULA + tuple(sorted(WITH_DRAWS)))
@@ -130,34 +137,22 @@ def test_jpeg_tables_equal_pillows(photos):
             np.testing.assert_array_equal(np.array(tables[index]).reshape(8, 8), ours[index])
 
 
-def test_glass_shuffle_is_a_local_permutation_with_the_references_spread():
-    """What the parallel stand-in for the reference's sequential swaps preserves: the multiset of pixels (it is a
-    permutation), an untouched first row and column (as in the reference), and the per-axis displacement std of the
-    reference's swap loop, re-measured here on an index image (within 10%: the loop is random and the stand-in
-    matches the spread, not the tails; severities 1 and 5 span the range of shifts)."""
-    size = 96
-    index_image = jnp.arange(size * size, dtype=jnp.float32).reshape(size, size)
-    rows, cols = np.mgrid[:size, :size]
-    interior = (slice(12, -12), slice(12, -12))
-    for severity in (1, 5):
-        _, max_shift, iterations = blur.GLASS[severity - 1]
-        ours = np.asarray(jax.jit(blur.glass_shuffle, static_argnums=1)(index_image, severity,
-                                                                         jax.random.key(severity)))
-        np.testing.assert_array_equal(np.sort(ours.ravel()), np.arange(size * size))
-        np.testing.assert_array_equal(ours[0], np.arange(size))
-        np.testing.assert_array_equal(ours[:, 0], np.arange(0, size * size, size))
-        theirs = np.arange(size * size).reshape(size, size)
-        rng = np.random.RandomState(severity)
-        for _ in range(iterations):  # the reference's loop, verbatim in behaviour
-            for h in range(size - max_shift, max_shift, -1):
-                for w in range(size - max_shift, max_shift, -1):
-                    dx, dy = rng.randint(-max_shift, max_shift, size=(2,))
-                    theirs[h, w], theirs[h + dy, w + dx] = theirs[h + dy, w + dx], theirs[h, w]
-        for moved in (ours, theirs):
-            assert np.all(np.abs(moved // size - rows)[interior] <= 4 * max_shift * iterations * 8)
-        spread_ours = np.std((ours // size - rows)[interior]), np.std((ours % size - cols)[interior])
-        spread_ref = np.std((theirs // size - rows)[interior]), np.std((theirs % size - cols)[interior])
-        np.testing.assert_allclose(spread_ours, spread_ref, rtol=0.10)
+def test_glass_copy_chain_is_the_references_loop_exactly(monkeypatch):
+    """The pixel moves alone, through the reference's own glass_blur: its Gaussian blur is replaced by a pass-through
+    (+0.5 / 255 so that the uint8 truncation keeps each level), and each pixel's flat index is coded in its red and
+    green levels; every severity, on a non-square image. Index maps are integers, so they must be equal."""
+    h, w = 40, 56
+    flat = np.arange(h * w)
+    index_image = np.stack([flat // 256, flat % 256, np.zeros_like(flat)], -1).reshape(h, w, 3).astype(np.uint8)
+    rc = reference().corruptions
+    monkeypatch.setattr(rc, "gaussian", lambda image, sigma, multichannel: (image * 255 + 0.5) / 255)
+    for severity in range(1, 6):
+        np.random.seed(severity)
+        theirs = np.floor(rc.glass_blur(index_image, severity)).astype(np.int32)
+        (offsets,) = reference_draws("glass_blur", severity, (h, w), severity)
+        ours = jax.jit(blur.glass_copy_chain, static_argnums=1)(jnp.asarray(index_image, jnp.int32), severity,
+                                                                  jnp.asarray(offsets, jnp.int32))
+        np.testing.assert_array_equal(np.asarray(ours), theirs)
 
 
 def run_view(view, images, ids, seed=0):

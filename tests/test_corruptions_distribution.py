@@ -40,7 +40,7 @@ def corrupted_pair(name, severity):
     *[(n, 3) for n in ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "snow")],
     ("spatter", 5),
     pytest.param("spatter", 3, marks=pytest.mark.xfail(strict=True, reason="water spatter: " + APPROXIMATE)),
-    pytest.param("glass_blur", 3, marks=pytest.mark.xfail(strict=True, reason="glass blur: " + APPROXIMATE)),
+    ("glass_blur", 3),
 ])
 def test_noise_statistics_match_reference(shared_data, name, severity):
     """Per-image std of (corrupted - clean), averaged over the images, within 2% relative (the issue's bound); its

@@ -1,7 +1,7 @@
 """Blur corruptions: defocus, glass, motion, zoom and gaussian blur, with the reference's constants.
 
-One image in the 0-255 float scale in, the same out. ``motion_blur_at_angle`` and ``glass_shuffle`` expose the random
-parts so that tests can feed the reference's draws (the motion angle) or check what the shuffle preserves.
+One image in the 0-255 float scale in, the same out. ``motion_blur_with_angle`` and ``glass_blur_with_offsets`` take
+the random draws explicitly, so that tests can feed the reference's own draws.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ ZOOM_FACTORS = (np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1,
                 np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03))
 GAUSSIAN_SIGMA = (1, 2, 3, 4, 6)
 GLASS = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))  # sigma, max shift, iterations
-# Per-axis std (pixels) of how far the reference's sequential swap loop carries a pixel, per severity: measured by
-# running that loop on a 224 px index image (tests re-measure it against the reference and check the match).
-GLASS_REFERENCE_DISPLACEMENT_STD = (1.78, 1.85, 3.19, 3.64, 4.71)
 
 
 @functools.cache
@@ -98,58 +95,62 @@ def gaussian_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> 
     return jnp.clip(_ops.gaussian_filter(x / 255.0, GAUSSIAN_SIGMA[severity - 1]), 0, 1) * 255
 
 
-def glass_shuffle(image: jax.Array, severity: int, key: jax.Array) -> jax.Array:
-    """A parallel stand-in for the reference's sequential local pixel swaps: a random local permutation.
+def glass_offsets(key: jax.Array, shape: tuple[int, int], severity: int) -> jax.Array:
+    """The reference's draws for one image: per iteration and visited pixel (in its visiting order) an offset
+    (dx, dy), each uniform on [-d, d - 1], d the severity's max shift. Shape (iterations, visited pixels, 2)."""
+    _, max_shift, iterations = GLASS[severity - 1]
+    visited = (shape[0] - 2 * max_shift) * (shape[1] - 2 * max_shift)
+    return jax.random.randint(key, (iterations, visited, 2), -max_shift, max_shift)
 
-    The reference visits every interior pixel in reverse raster order and swaps it with a neighbour at an offset
-    drawn from [-d, d-1]^2; because later visits move already-moved pixels again, each pixel performs a random walk.
-    That loop (about 0.8 s per 224 px image) cannot run in parallel. Here each pixel walks by disjoint swaps
-    instead: rounds alternate between the two axes; a round pairs every row (or column) with its neighbour in a
-    tiling whose phase is drawn per column (or row) and round (so no pixel is in two pairs and each step is +1 or -1 at random), and
-    swaps each pair with probability q. The number of rounds and q are set so that the per-axis displacement
-    variance equals the reference's measured one (``GLASS_REFERENCE_DISPLACEMENT_STD``).
 
-    So it is not equal to the reference pixel for pixel. It preserves the pixel multiset exactly (a permutation),
-    leaves row 0 and column 0 in place like the reference, and matches the spread of the displacements; its
-    displacements are near-Gaussian with lighter tails (the reference's sequential chains occasionally carry a
-    pixel 20-40 px) and bounded by the number of rounds.
+def _copy_chain_sources(shape: tuple[int, int], max_shift: int, offsets: jax.Array) -> jax.Array:
+    """For one pass of the reference's loop, the flat index (into the image before the pass) that each pixel holds
+    after it.
+
+    The reference visits the pixels (h, w), h from H - d down to d + 1 and w from W - d down to d + 1, and "swaps"
+    pixel p with q = p + (dy, dx). On an (H, W, 3) array that tuple swap of two row views is a copy,
+    ``x[p] = x[q]``, done in place. So after the pass, p holds the new value of q where q was visited before p
+    (a visited pixel later in raster order), else q's old value. These links only go forward in raster order, so
+    pointer jumping resolves every chain in O(log chain length) parallel gathers: exact, not an approximation.
     """
+    h, w = shape
+    d = max_shift
+    grid = offsets.reshape(h - 2 * d, w - 2 * d, 2)[::-1, ::-1]  # visiting order is reverse raster order
+    rows = jnp.arange(d + 1, h - d + 1)[:, None]
+    cols = jnp.arange(d + 1, w - d + 1)[None, :]
+    source_rows, source_cols = rows + grid[..., 1], cols + grid[..., 0]
+    visited = jnp.zeros((h, w), bool).at[d + 1:h - d + 1, d + 1:w - d + 1].set(True)
+    reads_new_value = visited[source_rows, source_cols] & (source_rows * w + source_cols > rows * w + cols)
+    pointer = jnp.arange(h * w).reshape(h, w).at[d + 1:h - d + 1, d + 1:w - d + 1].set(source_rows * w + source_cols)
+    linked = jnp.zeros((h, w), bool).at[d + 1:h - d + 1, d + 1:w - d + 1].set(reads_new_value)
+
+    def jump(state):
+        pointer, linked = state
+        return jnp.where(linked, pointer[pointer], pointer), linked & linked[pointer]
+
+    pointer, _ = jax.lax.while_loop(lambda state: state[1].any(), jump, (pointer.ravel(), linked.ravel()))
+    return pointer
+
+
+def glass_copy_chain(image: jax.Array, severity: int, offsets: jax.Array) -> jax.Array:
+    """The reference's local pixel "shuffle" of an (H, W, C) image, exactly, given its offsets
+    (:func:`glass_offsets` layout): all passes composed into one gather."""
     h, w = image.shape[:2]
-    variance = GLASS_REFERENCE_DISPLACEMENT_STD[severity - 1] ** 2
-    rounds = int(np.ceil(2 * variance))  # per axis, so that q = variance / rounds is about 1/2
-    swap_probability = variance / rounds
+    max_shift = GLASS[severity - 1][1]
+    sources = jnp.arange(h * w)
+    for one_pass in offsets:  # image_k = image_{k-1}[s_k], so image_n = image_0[s_1[s_2[...s_n]]]
+        sources = sources[_copy_chain_sources((h, w), max_shift, one_pass)]
+    return image.reshape(h * w, *image.shape[2:])[sources].reshape(image.shape)
 
-    def swap_along_axis0(img, step_key):
-        phase_key, coin_key = jax.random.split(step_key)
-        n = img.shape[0]
-        pos = jnp.arange(n)[:, None]
-        phase = jax.random.bernoulli(phase_key, 0.5, (1, img.shape[1])).astype(jnp.int32)  # per column
-        leader = (pos + phase) % 2 == 0
-        partner = jnp.where(leader, pos + 1, pos - 1)
-        valid = (pos >= 1) & (partner >= 1) & (partner < n) & (jnp.arange(img.shape[1]) >= 1)  # keep edge 0
-        coin = jax.random.bernoulli(coin_key, swap_probability, img.shape[:2])
-        leader_row = jnp.clip(jnp.where(leader, pos, partner), 0, n - 1)
-        swap = valid & jnp.take_along_axis(coin, leader_row, 0)
-        source = jnp.where(swap, jnp.clip(partner, 0, n - 1), pos)
-        source = source.reshape(source.shape + (1,) * (img.ndim - 2))
-        return jnp.take_along_axis(img, jnp.broadcast_to(source, img.shape), 0)
 
-    def one_round(img, round_key):
-        rows_key, cols_key = jax.random.split(round_key)
-        img = swap_along_axis0(img, rows_key)
-        img = jnp.swapaxes(swap_along_axis0(jnp.swapaxes(img, 0, 1), cols_key), 0, 1)
-        return img, None
-
-    shuffled, _ = jax.lax.scan(one_round, image, jax.random.split(key, rounds))
-    return shuffled
+def glass_blur_with_offsets(x: jax.Array, severity: int, offsets: jax.Array) -> jax.Array:
+    """Gaussian blur, truncation to uint8 levels, the reference's pixel copy chain, Gaussian blur again."""
+    sigma = GLASS[severity - 1][0]
+    blurred = jnp.floor(_ops.gaussian_filter(x / 255.0, sigma) * 255)
+    shuffled = glass_copy_chain(blurred, severity, offsets)
+    return jnp.clip(_ops.gaussian_filter(shuffled / 255.0, sigma), 0, 1) * 255
 
 
 def glass_blur(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
-    """Gaussian blur, truncation to uint8 levels (as the reference), local pixel shuffle, Gaussian blur again.
-
-    The shuffle is the parallel approximation :func:`glass_shuffle` (read its docstring for how it differs).
-    """
-    sigma = GLASS[severity - 1][0]
-    blurred = jnp.floor(_ops.gaussian_filter(x / 255.0, sigma) * 255)
-    shuffled = glass_shuffle(blurred, severity, key)
-    return jnp.clip(_ops.gaussian_filter(shuffled / 255.0, sigma), 0, 1) * 255
+    """Glass blur with offsets drawn as the reference draws them (see :func:`glass_blur_with_offsets`)."""
+    return glass_blur_with_offsets(x, severity, glass_offsets(key, x.shape[:2], severity))
