@@ -19,7 +19,7 @@ from PIL import Image
 from imagecorruptions_ref import imagenet_c_crops, reference
 from jaxquba.errors import UserError
 from jaxquba.views.base import ViewContext
-from jaxquba.views.corruptions import (CORRUPTION_NAMES, blur, corrupt, corruption_view, digital, jpeg,
+from jaxquba.views.corruptions import (CORRUPTION_NAMES, _opencv, blur, corrupt, corruption_view, digital, jpeg,
                                        weather)
 
 FORMULA = ("brightness", "contrast", "saturate", "defocus_blur", "gaussian_blur", "zoom_blur", "pixelate",
@@ -78,6 +78,9 @@ def reference_draws(name, severity, shape, seed):
         # same numbers from the legacy generator (checked by the reference-output match itself).
         visited = (h - 2 * max_shift) * (w - 2 * max_shift)
         return (np.random.randint(-max_shift, max_shift, size=(iterations, visited, 2)),)
+    if name == "spatter":
+        loc, scale = weather.SPATTER[severity - 1][:2]
+        return (np.random.normal(size=(h, w), loc=loc, scale=scale),)
     if name == "frost":
         sizes = weather.frost_layers(h, w)[1]
         index = np.random.randint(5)
@@ -87,7 +90,8 @@ def reference_draws(name, severity, shape, seed):
 
 WITH_DRAWS = {"motion_blur": blur.motion_blur_with_angle, "glass_blur": blur.glass_blur_with_offsets,
               "fog": weather.fog_with_plasma, "elastic_transform": digital.elastic_with_field,
-              "snow": weather.snow_with_draws, "frost": weather.frost_with_crop}
+              "snow": weather.snow_with_draws, "frost": weather.frost_with_crop,
+              "spatter": weather.spatter_with_noise}
 
 
 @functools.cache
@@ -120,7 +124,8 @@ def test_random_corruptions_match_reference_given_its_draws(photos, name, severi
 def test_size_dependent_constants_follow_reference_on_non_square_images(photos, name):
     images = photos[:2, :72, :120]  # 72 x 120: fog map 128, elastic sigma per axis, frost/zoom crops, JPEG padding
     if name in WITH_DRAWS:
-        assert check_with_reference_draws(name, 4, images) <= MAX_MEAN_ABS_DIFF
+        severity = 3 if name == "spatter" else 4  # spatter's water pattern (1-3) has the OpenCV steps
+        assert check_with_reference_draws(name, severity, images) <= MAX_MEAN_ABS_DIFF
     else:
         ours = jitted_corrupt()(jnp.asarray(images), name, 4, jax.random.split(jax.random.key(0), 2))
         assert mean_abs_diff(ours, reference_batch(name, 4, images)) <= MAX_MEAN_ABS_DIFF
@@ -153,6 +158,43 @@ def test_glass_copy_chain_is_the_references_loop_exactly(monkeypatch):
         ours = jax.jit(blur.glass_copy_chain, static_argnums=1)(jnp.asarray(index_image, jnp.int32), severity,
                                                                   jnp.asarray(offsets, jnp.int32))
         np.testing.assert_array_equal(np.asarray(ours), theirs)
+
+
+def liquid_levels(severity, shape, seed):
+    """The reference's uint8 water layer (its Canny input) for a seeded N(loc, scale^2) noise layer."""
+    from skimage.filters import gaussian
+    loc, scale, sigma, threshold = weather.SPATTER[severity - 1][:4]
+    liquid = gaussian(np.random.RandomState(seed).normal(size=shape, loc=loc, scale=scale), sigma=sigma)
+    liquid[liquid < threshold] = 0
+    return (liquid * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(224, 224), (72, 120)])
+def test_water_spatter_opencv_steps_equal_opencvs(shape):
+    """Each OpenCV step of the water pattern against cv2 on the same input (the previous step's cv2 output), on
+    the three water severities' layers. All are integer-exact, except the chamfer distance: OpenCV's raster scan
+    and the parallel relaxation add the same float32 costs along paths in different orders, so a distance may
+    differ by 1 float32 spacing (2^-19 below 32)."""
+    import cv2
+    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+    steps = {name: jax.jit(fn) for name, fn in [
+        ("canny", lambda x: _opencv.canny(x, 50, 150)), ("distance", lambda e: _opencv.chamfer_distance(e, 20)),
+        ("blur_float", _opencv.blur3_to_uint8), ("equalize", _opencv.equalize_hist),
+        ("emboss", lambda x: _opencv.filter3_uint8(x, emboss)), ("blur_uint8", _opencv.blur3_uint8)]}
+    flat = np.full(shape, 7, np.uint8)  # no edges: distance capped everywhere; one grey level: equalizeHist keeps it
+    for levels in [liquid_levels(severity, shape, seed=severity) for severity in (1, 2, 3)] + [flat]:
+        edges = cv2.Canny(levels, 50, 150)
+        np.testing.assert_array_equal(np.asarray(steps["canny"](jnp.asarray(levels, jnp.int32))), edges > 0)
+        _, distance = cv2.threshold(cv2.distanceTransform(255 - edges, cv2.DIST_L2, 5), 20, 20, cv2.THRESH_TRUNC)
+        np.testing.assert_allclose(np.asarray(steps["distance"](jnp.asarray(edges > 0))), distance, rtol=0,
+                                   atol=2.0 ** -19)
+        shade = cv2.blur(distance, (3, 3)).astype(np.uint8)
+        np.testing.assert_array_equal(np.asarray(steps["blur_float"](jnp.asarray(distance))), shade)
+        for name, step in [("equalize", cv2.equalizeHist), ("emboss", lambda x: cv2.filter2D(x, cv2.CV_8U, emboss)),
+                           ("blur_uint8", lambda x: cv2.blur(x, (3, 3)))]:
+            expected = step(shade)
+            np.testing.assert_array_equal(np.asarray(steps[name](jnp.asarray(shade, jnp.int32))), expected, name)
+            shade = expected
 
 
 def run_view(view, images, ids, seed=0):

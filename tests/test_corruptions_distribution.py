@@ -22,7 +22,10 @@ from jaxquba.views.corruptions import CORRUPTION_NAMES
 IMAGES = 32
 GLASS_IMAGES = 6
 MAX_DROP_DIFFERENCE = 2.0  # top-1 points, the issue's bound
-APPROXIMATE = "parallel approximation (see its docstring); difference recorded in bench/RESULTS.md"
+# Water spatter's noise std varies by about 5% between two draws on the same photo (its pattern is scaled by its own
+# maximum), so on 32 draws the reference-vs-ours difference of the mean has a standard error of ~1.2%, too close
+# to the 2% bound to test it; 6 draws per photo (192) bring that to ~0.5%.
+DRAWS_PER_PHOTO = {("spatter", 3): 6}
 
 
 @functools.cache
@@ -31,22 +34,23 @@ def photos():
 
 
 @functools.cache
-def corrupted_pair(name, severity):
+def corrupted_pair(name, severity, draws_per_photo=1):
     clean = photos()[0][:GLASS_IMAGES] if name == "glass_blur" else photos()[0]
+    clean = np.repeat(clean, draws_per_photo, axis=0)
     return clean, reference_corrupt(name, severity, clean, seed=1), jax_corrupt(name, severity, clean, seed=1)
 
 
 @pytest.mark.parametrize("name,severity", [
     *[(n, 3) for n in ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "snow")],
     ("spatter", 5),
-    pytest.param("spatter", 3, marks=pytest.mark.xfail(strict=True, reason="water spatter: " + APPROXIMATE)),
+    ("spatter", 3),
     ("glass_blur", 3),
 ])
 def test_noise_statistics_match_reference(shared_data, name, severity):
     """Per-image std of (corrupted - clean), averaged over the images, within 2% relative (the issue's bound); its
     mean within 2% of that std (the mean itself is near 0 for symmetric noise, so relative-to-itself is undefined);
     clipped fraction within 2% relative, or 0.002 absolute where clipping is rare and so sampling-limited."""
-    clean, ref, ours = corrupted_pair(name, severity)
+    clean, ref, ours = corrupted_pair(name, severity, DRAWS_PER_PHOTO.get((name, severity), 1))
     s_ref, s_ours = noise_statistics(clean, ref), noise_statistics(clean, ours)
     std_ref, std_ours = s_ref["std"].mean(), s_ours["std"].mean()
     clip_ref, clip_ours = s_ref["clipped"].mean(), s_ours["clipped"].mean()

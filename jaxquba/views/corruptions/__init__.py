@@ -6,9 +6,9 @@ from 32 px. Its numpy draws are replaced by JAX draws of the same distributions 
 reproducible per (seed, corruption, severity, example index). The output is truncated to uint8 levels, as the
 reference's ``corrupt()`` does with ``np.uint8(...)``.
 
-Glass blur's sequential pixel "swaps" are reproduced exactly in parallel by pointer jumping
-(:func:`blur.glass_copy_chain`). Where the reference cannot be reproduced exactly, the function's docstring says so:
-spatter's water pattern (OpenCV Canny and chamfer distance, :func:`weather._water_mask`).
+Sequential parts of the reference are reproduced exactly in parallel: glass blur's pixel "swaps" by pointer jumping
+(:func:`blur.glass_copy_chain`), spatter's OpenCV steps (Canny hysteresis, chamfer distance) as fixed points of
+local updates (:mod:`._opencv`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxquba.errors import UserError
-from jaxquba.views.corruptions import _ops
+from jaxquba.views.corruptions import _opencv, _ops
 from jaxquba.views.corruptions.blur import motion_blur_at_angle
 
 # loc, scale, zoom, threshold, blur radius, blur sigma, blend
@@ -152,63 +152,21 @@ def fog(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return fog_with_plasma(x, severity, plasma_fractal(key, size, FOG[severity - 1][1]))
 
 
-def _truncated_distance(edges: jax.Array, cap: int) -> jax.Array:
-    """Euclidean distance to the nearest True pixel, capped at ``cap`` (two separable min passes)."""
-    h, w = edges.shape
-    far = float(cap + 1)
-    vertical = jnp.full((h, w), far)
-    padded = jnp.pad(edges, ((cap, cap), (0, 0)))
-    for k in range(-cap, cap + 1):
-        vertical = jnp.where(padded[cap + k:cap + k + h], jnp.minimum(vertical, abs(k)), vertical)
-    squared = jnp.full((h, w), far ** 2)
-    padded = jnp.pad(vertical, ((0, 0), (cap, cap)), constant_values=far)
-    for k in range(-cap, cap + 1):
-        squared = jnp.minimum(squared, k * k + padded[:, cap + k:cap + k + w] ** 2)
-    return jnp.minimum(jnp.sqrt(squared), cap)
-
-
-def _box3(image: jax.Array) -> jax.Array:
-    """OpenCV ``blur(…, (3, 3))`` (BORDER_REFLECT_101), unrounded."""
-    h, w = image.shape
-    taps = (1 / 3, 1 / 3, 1 / 3)
-    return _ops.separable(image, _ops.correlation_matrix(h, taps, "reflect101"),
-                          _ops.correlation_matrix(w, taps, "reflect101"))
-
-
-def _equalize_histogram(image: jax.Array) -> jax.Array:
-    """OpenCV ``equalizeHist`` on integer levels 0-255."""
-    levels = image.astype(jnp.int32)
-    hist = jnp.zeros(256, jnp.int32).at[levels.ravel()].add(1)
-    first = jnp.argmax(hist > 0)
-    cdf = jnp.cumsum(hist) - hist[first]
-    scale = 255.0 / jnp.maximum(levels.size - hist[first], 1)
-    lut = jnp.clip(jnp.round(cdf * scale), 0, 255)
-    return jnp.where(hist[first] == levels.size, levels, lut[levels]).astype(jnp.float32)
-
-
-_EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float32)
+_EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
 
 
 def _water_mask(liquid: jax.Array, intensity: float) -> jax.Array:
     """The reference's water pattern: liquid level times a shaded distance-to-blob-edge map, scaled to max 1 x c.
 
-    Approximation: OpenCV's Canny edges of the thresholded layer are taken as the blob boundary pixels (liquid > 0
-    with a dry 8-neighbour; Canny's other edges are inside the smooth blobs and rarely pass its thresholds), and
-    its 5x5 chamfer distance as the exact Euclidean one. The rest (box blurs, uint8 truncation, histogram
-    equalisation, emboss filter) follows the reference.
+    Its OpenCV steps, each reproduced exactly on integer levels (:mod:`._opencv`): Canny edges (50, 150) of the
+    uint8 liquid layer, chamfer distance to them truncated at 20, 3x3 mean truncated to uint8, histogram
+    equalisation, emboss filter saturated to uint8, 3x3 mean rounded to uint8.
     """
-    level = jnp.floor(liquid * 255)
-    wet = level > 0
-    dry_neighbour = jax.lax.reduce_window(jnp.pad(~wet, 1, constant_values=False), False, jax.lax.bitwise_or,
-                                          (3, 3), (1, 1), "VALID")
-    edges = wet & dry_neighbour
-    dist = jnp.floor(_box3(_truncated_distance(edges, 20)))
-    dist = _equalize_histogram(dist)
-    padded = jnp.pad(dist, 1, mode="reflect")
-    h, w = dist.shape
-    embossed = sum(_EMBOSS[i, j] * padded[i:i + h, j:j + w] for i in range(3) for j in range(3))
-    dist = jnp.round(_box3(jnp.clip(jnp.round(embossed), 0, 255)))
-    mask = level * dist
+    level = jnp.floor(liquid * 255).astype(jnp.int32)
+    distance = _opencv.chamfer_distance(_opencv.canny(level, 50, 150), 20)
+    shade = _opencv.equalize_hist(_opencv.blur3_to_uint8(distance))
+    shade = _opencv.blur3_uint8(_opencv.filter3_uint8(shade, _EMBOSS))
+    mask = (level * shade).astype(jnp.float32)
     return mask / jnp.maximum(mask.max(), 1e-12) * intensity
 
 
