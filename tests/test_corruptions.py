@@ -57,6 +57,19 @@ def test_deterministic_corruptions_match_reference(photos, name, severity):
     assert mean_abs_diff(ours, reference_batch(name, severity, photos)) <= MAX_MEAN_ABS_DIFF
 
 
+def test_saturated_regions_keep_the_references_255_level(photos):
+    """A white block blurred keeps level 255 wherever the reference's float64 blur does (a float32 kernel whose taps
+    do not sum exactly to 1 turns it into 254, which shows as a lower clipped fraction). Exact count: inside the
+    block both are exactly 1.0, at its border both are clearly below."""
+    image = photos[:1].copy()
+    image[0, 40:136, 60:156] = 255
+    for severity in range(1, 6):
+        ours = np.asarray(jitted_corrupt()(jnp.asarray(image), "gaussian_blur", severity, jax.random.split(
+            jax.random.key(0), 1)))
+        theirs = reference_batch("gaussian_blur", severity, image)
+        assert (ours == 255).sum() == (theirs == 255).sum() > 0
+
+
 def reference_draws(name, severity, shape, seed):
     """Replays the reference's numpy draws for one call seeded with ``seed`` (same calls, same order)."""
     h, w = shape

@@ -38,11 +38,18 @@ def correlation_matrix(n: int, taps: tuple[float, ...], mode: str) -> np.ndarray
 
 
 def gaussian_taps(sigma: float, truncate: float = 4.0) -> tuple[float, ...]:
-    """scipy.ndimage.gaussian_filter1d's kernel: radius int(truncate * sigma + 0.5), normalised to sum 1."""
+    """scipy.ndimage.gaussian_filter1d's kernel: radius int(truncate * sigma + 0.5), normalised to sum 1.
+
+    The taps are rounded to multiples of 2^-24 whose sum is exactly 1 (the remainder goes to the centre tap): then
+    every partial sum is exact in float32, so a constant region, above all a saturated one, keeps its exact value
+    and its uint8 level after the reference's truncation (a plain float32 kernel gives 0.99999994, level 254).
+    """
     radius = int(truncate * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     weights = np.exp(-0.5 * (x / sigma) ** 2)
-    return tuple(weights / weights.sum())
+    units = np.round(weights / weights.sum() * 2.0 ** 24)
+    units[radius] += 2.0 ** 24 - units.sum()
+    return tuple(units / 2.0 ** 24)
 
 
 def separable(image: jnp.ndarray, rows: np.ndarray, cols: np.ndarray) -> jnp.ndarray:
