@@ -98,8 +98,20 @@ def pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _pil_box_pass(levels: jax.Array, matrix: np.ndarray, axis: int) -> jax.Array:
-    total = jnp.tensordot(jnp.asarray(matrix), levels, axes=([1], [axis]))
-    total = jnp.moveaxis(total, 0, axis)
+    """One Pillow BOX pass: the fixed-point weighted sum, rounded and saturated like Pillow.
+
+    The integer sum is computed as two float32 matmuls (integer dots have no fast kernel on CPU), splitting the
+    non-negative weights into 11-bit high and low halves: every product and partial sum is then an integer below
+    2^24, so both are exact.
+    """
+    high, low = np.divmod(matrix, 1 << 11)
+    assert matrix.min() >= 0 and high.max() <= (1 << 11), "BOX weights are non-negative, at most 2^22"
+    values = levels.astype(jnp.float32)
+
+    def exact_dot(weights):
+        return jnp.tensordot(jnp.asarray(weights, jnp.float32), values, axes=([1], [axis])).astype(jnp.int32)
+
+    total = jnp.moveaxis((exact_dot(high) << 11) + exact_dot(low), 0, axis)
     return jnp.clip((total + (1 << (_PIL_PRECISION_BITS - 1))) >> _PIL_PRECISION_BITS, 0, 255)
 
 
