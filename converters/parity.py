@@ -30,14 +30,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BATCH = 16
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "registered model name or alias (python -m jaxquba.main --list_models)")
-flags.DEFINE_string("weights", "default", "default | hf | pypi | random | path of a checkpoint file")
-flags.DEFINE_string("images", None, "folder of images (all are used); default: --n_images random images")
-flags.DEFINE_integer("n_images", 8, "number of random images when --images is not given")
-flags.DEFINE_enum("precision", "fp32", list(models.PRECISIONS), "JAX compute precision")
-flags.DEFINE_string("json", None, "write the metrics to this JSON file")
-flags.DEFINE_integer("clip_templates", 80, "CLIP models: prompt templates per class for the zero-shot heads of both "
-                     "sides (fewer keeps the PyTorch head build short on a CPU)")
+
+
+def define_flags() -> None:
+    """The CLI's flags, defined only when it runs (``--model`` is also the app's flag, and a process may import
+    both modules)."""
+    flags.DEFINE_string("model", None, "registered model name or alias (python -m jaxquba.main --list_models)")
+    flags.DEFINE_string("weights", "default", "default | hf | pypi | random | path of a checkpoint file")
+    flags.DEFINE_string("images", None, "folder of images (all are used); default: --n_images random images")
+    flags.DEFINE_integer("n_images", 8, "number of random images when --images is not given")
+    flags.DEFINE_enum("precision", "fp32", list(models.PRECISIONS), "JAX compute precision")
+    flags.DEFINE_string("json", None, "write the metrics to this JSON file")
+    flags.DEFINE_integer("clip_templates", 80, "CLIP models: prompt templates per class for the zero-shot heads of both "
+                         "sides (fewer keeps the PyTorch head build short on a CPU)")
 
 
 def parity_metrics(torch_logits: np.ndarray, jax_logits: np.ndarray) -> dict[str, float]:
@@ -206,4 +211,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(lambda argv: run_cli(lambda: main(argv)))

@@ -20,11 +20,16 @@ from jaxquba.errors import UserError
 from jaxquba.generalization import correlations, table
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("summary", None, "summary.json written by python -m jaxquba.main.")
-flags.DEFINE_string("out", "p2_report", "Output folder.")
-flags.DEFINE_enum("mode", "p2_paper", ["p2_paper", "corrected"],
-                  "p2_paper: last-batch ReaL and the published critical-band fit; corrected: proper ReaL, NaN fits.")
-flags.DEFINE_bool("with_published", False, "Correlate over the evaluated and the 48 published models together.")
+
+
+def define_flags() -> None:
+    """The CLI's flags, defined only when it runs (a process may import this module next to the app)."""
+    flags.DEFINE_string("summary", None, "summary.json written by python -m jaxquba.main.")
+    flags.DEFINE_string("out", "p2_report", "Output folder.")
+    flags.DEFINE_enum("mode", "p2_paper", ["p2_paper", "corrected"],
+                      "p2_paper: last-batch ReaL and the published critical-band fit; corrected: proper ReaL, NaN fits.")
+    flags.DEFINE_bool("with_published", False, "Correlate over the evaluated and the 48 published models together.")
+
 
 SUITE_PREFIX = "p2_"
 
@@ -83,4 +88,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
