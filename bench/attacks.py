@@ -19,7 +19,6 @@ step 2/255, normalised space clamped to [0, 1], P1.3) and the generalization stu
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.models import load_classifier
 from jaxquba.shared_data import shared_data_dir
 from jaxquba.views import attacks
+from timing import best_seconds
 
 
 def timm_lite0(torch):
@@ -43,15 +43,6 @@ def timm_lite0(torch):
     for p in model.parameters():
         p.requires_grad_(False)
     return model
-
-
-def best_rate(run, images: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return images / min(times)
 
 
 def photos(clf, indices) -> tuple[np.ndarray, np.ndarray]:
@@ -150,9 +141,8 @@ def main():
     print(f"| attack (batch {args.batch}, 224 px, fp32) | jaxquba img/s | torchattacks img/s | ratio |")
     print("|---|---:|---:|---:|")
     for name, ours, theirs in [("FGSM", jax_fgsm, torch_fgsm), (f"PGD-{args.steps}", jax_pgd, torch_pgd)]:
-        ours(images).block_until_ready()  # compile
-        jax_rate = best_rate(lambda: ours(images).block_until_ready(), args.batch, args.repeats)
-        torch_rate = best_rate(lambda: theirs(x_torch, y_torch), args.batch, args.repeats)
+        jax_rate = args.batch / best_seconds(lambda: ours(images).block_until_ready(), args.repeats)
+        torch_rate = args.batch / best_seconds(lambda: theirs(x_torch, y_torch), args.repeats, warmup=False)
         print(f"| {name} | {jax_rate:.2f} | {torch_rate:.2f} | {jax_rate / torch_rate:.2f}x |", flush=True)
 
 

@@ -13,12 +13,12 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from imagecorruptions_ref import imagenet_c_crops, reference  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -27,15 +27,6 @@ from jaxquba.shared_data import shared_data_dir  # noqa: E402
 from jaxquba.views.corruptions import CORRUPTION_NAMES, corrupt  # noqa: E402
 
 SEVERITY = 3
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def corruptions(batch: int, reference_images: int, names: list[str]) -> None:
@@ -49,10 +40,10 @@ def corruptions(batch: int, reference_images: int, names: list[str]) -> None:
     print("| corruption | jaxquba img/s | imagecorruptions img/s | ratio |")
     print("|---|---:|---:|---:|")
     for name in names:
-        fn(x, name, SEVERITY, keys).block_until_ready()  # compile
-        ours = batch / best_of(lambda: fn(x, name, SEVERITY, keys).block_until_ready(), 2)
+        ours = batch / best_seconds(lambda: fn(x, name, SEVERITY, keys).block_until_ready(), 2)
         count = 2 if name == "glass_blur" else reference_images  # glass blur: ~0.8 s per image
-        theirs = count / best_of(lambda: [ref.corrupt(img, SEVERITY, name) for img in images[:count]], 2)
+        theirs = count / best_seconds(lambda: [ref.corrupt(img, SEVERITY, name) for img in images[:count]], 2,
+                                      warmup=False)
         print(f"| {name} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} |", flush=True)
 
 
