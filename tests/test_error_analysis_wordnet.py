@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from jaxquba.error_analysis import analysis, inputs, published, report, superclasses
-from jaxquba.error_analysis.classify import ErrorType as T
 from jaxquba.error_analysis.oov import OOVRule, proposals_for
 from jaxquba.error_analysis.wordnet import imagenet_wnids, synset_of
 

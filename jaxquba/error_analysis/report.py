@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxquba.error_analysis.metrics import COUNT_COLUMNS
 from jaxquba.errors import UserError
 
 METADATA_COLUMNS = ("model_dir_id", "num_params", "training_data", "arch", "arch_family", "arch_group",
