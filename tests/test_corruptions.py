@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagecorruptions_ref import imagenet_c_crops, reference
+from imagecorruptions_ref import (WITH_DRAWS, imagenet_c_crops, mean_abs_diff, reference, reference_corrupt,
+                                  reference_draws, reference_with_draws, with_draws_corrupt)
 from jaxquba.errors import UserError
 from jaxquba.views.base import ViewContext
 from jaxquba.views.corruptions import (CORRUPTION_NAMES, _opencv, blur, corrupt, corruption_view, digital, jpeg,
@@ -38,23 +39,13 @@ def jitted_corrupt():
     return jax.jit(corrupt, static_argnums=(1, 2))
 
 
-def reference_batch(name, severity, images, seed=0):
-    ref = reference()
-    np.random.seed(seed)
-    return np.stack([ref.corrupt(image, severity, name) for image in images])
-
-
-def mean_abs_diff(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
-
-
 @pytest.mark.parametrize("severity", SEVERITIES)
 @pytest.mark.parametrize("name", FORMULA)
 def test_deterministic_corruptions_match_reference(photos, name, severity):
     keys = jax.random.split(jax.random.key(0), len(photos))
     ours = np.asarray(jitted_corrupt()(jnp.asarray(photos), name, severity, keys))
     assert ours.dtype == np.uint8 and ours.shape == photos.shape
-    assert mean_abs_diff(ours, reference_batch(name, severity, photos)) <= MAX_MEAN_ABS_DIFF
+    assert mean_abs_diff(ours, reference_corrupt(name, severity, photos)) <= MAX_MEAN_ABS_DIFF
 
 
 def test_saturated_regions_keep_the_references_255_level(photos):
@@ -66,64 +57,13 @@ def test_saturated_regions_keep_the_references_255_level(photos):
     for severity in range(1, 6):
         ours = np.asarray(jitted_corrupt()(jnp.asarray(image), "gaussian_blur", severity, jax.random.split(
             jax.random.key(0), 1)))
-        theirs = reference_batch("gaussian_blur", severity, image)
+        theirs = reference_corrupt("gaussian_blur", severity, image)
         assert (ours == 255).sum() == (theirs == 255).sum() > 0
 
 
-def reference_draws(name, severity, shape, seed):
-    """Replays the reference's numpy draws for one call seeded with ``seed`` (same calls, same order)."""
-    h, w = shape
-    rc = reference().corruptions
-    np.random.seed(seed)
-    if name == "motion_blur":
-        return (np.random.uniform(-45, 45),)
-    if name == "fog":
-        return (rc.plasma_fractal(weather.plasma_map_size(h, w), weather.FOG[severity - 1][1]),)
-    if name == "elastic_transform":
-        m = digital.elastic_max_shift(h)
-        return np.random.uniform(-m, m, (h, w)), np.random.uniform(-m, m, (h, w))
-    if name == "snow":
-        loc, scale = weather.SNOW[severity - 1][:2]
-        return np.random.normal(size=(h, w), loc=loc, scale=scale), np.random.uniform(-135, -45)
-    if name == "glass_blur":
-        _, max_shift, iterations = blur.GLASS[severity - 1]
-        # The reference draws randint(-d, d, size=(2,)) per visited pixel; one call of the whole size draws the
-        # same numbers from the legacy generator (checked by the reference-output match itself).
-        visited = (h - 2 * max_shift) * (w - 2 * max_shift)
-        return (np.random.randint(-max_shift, max_shift, size=(iterations, visited, 2)),)
-    if name == "spatter":
-        loc, scale = weather.SPATTER[severity - 1][:2]
-        return (np.random.normal(size=(h, w), loc=loc, scale=scale),)
-    if name == "frost":
-        sizes = weather.frost_layers(h, w)[1]
-        index = np.random.randint(5)
-        return index, np.random.randint(0, sizes[index, 0] - h), np.random.randint(0, sizes[index, 1] - w)
-    raise AssertionError(name)
-
-
-WITH_DRAWS = {"motion_blur": blur.motion_blur_with_angle, "glass_blur": blur.glass_blur_with_offsets,
-              "fog": weather.fog_with_plasma, "elastic_transform": digital.elastic_with_field,
-              "snow": weather.snow_with_draws, "frost": weather.frost_with_crop,
-              "spatter": weather.spatter_with_noise}
-
-
-@functools.cache
-def jitted_with_draws(name, severity):
-    fn = WITH_DRAWS[name]
-    return jax.jit(jax.vmap(lambda x, *draws: fn(x, severity, *draws)))
-
-
 def check_with_reference_draws(name, severity, images):
-    ref = reference()
-    expected, draws = [], []
-    for i, image in enumerate(images):
-        np.random.seed(i)
-        expected.append(np.uint8(getattr(ref.corruptions, name)(Image.fromarray(image), severity)))
-        draws.append(reference_draws(name, severity, image.shape[:2], i))
-    stacked = [jnp.asarray(np.stack(d), jnp.float32 if np.asarray(d[0]).dtype.kind == "f" else jnp.int32)
-               for d in zip(*draws)]
-    ours = jitted_with_draws(name, severity)(jnp.asarray(images, jnp.float32), *stacked)
-    return mean_abs_diff(np.floor(np.clip(ours, 0, 255)), np.stack(expected))
+    expected, draws = reference_with_draws(name, severity, images)
+    return mean_abs_diff(with_draws_corrupt(name, severity, images, draws), expected)
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
@@ -141,7 +81,7 @@ def test_size_dependent_constants_follow_reference_on_non_square_images(photos, 
         assert check_with_reference_draws(name, severity, images) <= MAX_MEAN_ABS_DIFF
     else:
         ours = jitted_corrupt()(jnp.asarray(images), name, 4, jax.random.split(jax.random.key(0), 2))
-        assert mean_abs_diff(ours, reference_batch(name, 4, images)) <= MAX_MEAN_ABS_DIFF
+        assert mean_abs_diff(ours, reference_corrupt(name, 4, images)) <= MAX_MEAN_ABS_DIFF
 
 
 def test_jpeg_tables_equal_pillows(photos):
