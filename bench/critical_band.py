@@ -12,8 +12,9 @@ a spread of (frequency, sigma) pairs, since the repair loop's cost grows with si
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyrtools
@@ -22,9 +23,12 @@ from PIL import Image
 import jax
 import jax.numpy as jnp
 
-from jaxquba.shared_data import shared_data_dir
-from jaxquba.views import critical_band as cb
-from jaxquba.views.base import ViewContext
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from sample_photos import resize256_crops  # noqa: E402
+
+from jaxquba.shared_data import shared_data_dir  # noqa: E402
+from jaxquba.views import critical_band as cb  # noqa: E402
+from jaxquba.views.base import ViewContext  # noqa: E402
 
 CONDITIONS = [(0, 0.02), (3, 0.08), (6, 0.16), (1, 0.16)]
 
@@ -59,27 +63,12 @@ def reference_stimulus(rgb_uint8: np.ndarray, frequency: int, sigma: float, rng:
     return np.repeat(total.astype(np.float32)[..., None], 3, axis=-1)
 
 
-def sample_crops(n: int) -> np.ndarray:
-    """Resize(256, bilinear) -> CenterCrop(224) of the first n shared sample photos (the study's loader)."""
-    folder = shared_data_dir() / "imagenet_samples"
-    with open(folder / "labels.csv") as f:
-        files = [row["file"] for row in csv.DictReader(f)][:n]
-    crops = []
-    for name in files:
-        im = Image.open(folder / name).convert("RGB")
-        scale = 256 / min(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
-        left, top = (im.width - 224) // 2, (im.height - 224) // 2
-        crops.append(np.asarray(im.crop((left, top, left + 224, top + 224))))
-    return np.stack(crops)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=16, help="batch for the JAX views")
     parser.add_argument("--reference_images", type=int, default=4, help="images through the reference per condition")
     args = parser.parse_args()
-    crops = sample_crops(args.images)
+    crops, _ = resize256_crops(shared_data_dir(), args.images)
     images01 = jnp.asarray(crops, jnp.float32) / 255
     ids = jnp.arange(args.images, dtype=jnp.int32)
     ctx = ViewContext(ids, ids, 0, None, (0.5,) * 3, (0.5,) * 3)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import imagenet_c_crops, reference  # noqa: E402
+from imagecorruptions_ref import reference  # noqa: E402
+from sample_photos import resize256_crops  # noqa: E402
 from timing import best_seconds  # noqa: E402
 
 import jax  # noqa: E402
@@ -30,7 +31,7 @@ SEVERITY = 3
 
 
 def corruptions(batch: int, reference_images: int, names: list[str]) -> None:
-    images, _ = imagenet_c_crops(shared_data_dir(), batch, stride=max(1, 500 // batch))
+    images, _ = resize256_crops(shared_data_dir(), batch, stride=max(1, 500 // batch))
     ref = reference()
     fn = jax.jit(corrupt, static_argnums=(1, 2))
     x = jnp.asarray(images)

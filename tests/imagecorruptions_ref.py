@@ -31,27 +31,6 @@ def reference():
     return imagecorruptions
 
 
-def imagenet_c_crops(shared_data, count: int, stride: int = 1):
-    """``count`` shared sample photos (every ``stride``-th, sorted by file) prepared like ImageNet-C's inputs:
-    shorter side resized to 256 (PIL bilinear), centre crop 224. Returns (uint8 (N, 224, 224, 3), labels (N,))."""
-    import csv
-
-    from PIL import Image
-
-    folder = shared_data / "imagenet_samples"
-    with open(folder / "labels.csv") as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: r["file"])[::stride][:count]
-    images = []
-    for row in rows:
-        image = Image.open(folder / row["file"]).convert("RGB")
-        scale = 256 / min(image.size)
-        image = image.resize((max(256, round(image.size[0] * scale)), max(256, round(image.size[1] * scale))),
-                             Image.BILINEAR)
-        left, top = (image.size[0] - 224) // 2, (image.size[1] - 224) // 2
-        images.append(np.asarray(image.crop((left, top, left + 224, top + 224))))
-    return np.stack(images), np.array([int(r["class_index"]) for r in rows])
-
-
 def reference_corrupt(name: str, severity: int, images: np.ndarray, seed: int = 0) -> np.ndarray:
     """The reference's ``corrupt`` on each image of a uint8 batch, numpy's global RNG seeded once."""
     ref = reference()

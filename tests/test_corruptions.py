@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagecorruptions_ref import (WITH_DRAWS, imagenet_c_crops, mean_abs_diff, reference, reference_corrupt,
+from sample_photos import resize256_crops
+from imagecorruptions_ref import (WITH_DRAWS, mean_abs_diff, reference, reference_corrupt,
                                   reference_draws, reference_with_draws, with_draws_corrupt)
 from jaxquba.errors import UserError
 from jaxquba.views.base import ViewContext
@@ -31,7 +32,7 @@ MAX_MEAN_ABS_DIFF = 1.0  # grey levels, the issue's bound for deterministic corr
 
 @pytest.fixture(scope="module")
 def photos(shared_data):
-    return imagenet_c_crops(shared_data, 6, stride=80)[0]
+    return resize256_crops(shared_data, 6, stride=80)[0]
 
 
 @functools.cache

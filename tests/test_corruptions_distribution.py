@@ -15,7 +15,8 @@ import functools
 import numpy as np
 import pytest
 
-from imagecorruptions_ref import imagenet_c_crops, jax_corrupt, noise_statistics, reference_corrupt, top1_correct
+from sample_photos import resize256_crops
+from imagecorruptions_ref import jax_corrupt, noise_statistics, reference_corrupt, top1_correct
 from jaxquba.shared_data import shared_data_dir
 from jaxquba.views.corruptions import CORRUPTION_NAMES
 
@@ -30,7 +31,7 @@ DRAWS_PER_PHOTO = {("spatter", 3): 6}
 
 @functools.cache
 def photos():
-    return imagenet_c_crops(shared_data_dir(), IMAGES, stride=15)
+    return resize256_crops(shared_data_dir(), IMAGES, stride=15)
 
 
 @functools.cache

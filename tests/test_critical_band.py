@@ -3,12 +3,12 @@ rule (numpy + pyrtools + per-pixel loop, transcribed here from P2.3) on the same
 
 from __future__ import annotations
 
-import csv
 
 import numpy as np
 import pytest
 import pyrtools
 from PIL import Image
+from sample_photos import resize256_crops
 from scipy import stats
 
 import jax
@@ -53,23 +53,9 @@ def reference_stimulus(grey_uint8: np.ndarray, unit_noise: np.ndarray, frequency
     return (image + noise).astype(np.float32), redraws
 
 
-def _sample_crops(folder, n):
-    """Resize(256, bilinear) -> CenterCrop(224), uint8 RGB, as the study's loader does, for the first n samples."""
-    with open(folder / "labels.csv") as f:
-        files = [row["file"] for row in csv.DictReader(f)][:n]
-    out = []
-    for name in files:
-        im = Image.open(folder / name).convert("RGB")
-        scale = 256 / min(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
-        left, top = (im.width - 224) // 2, (im.height - 224) // 2
-        out.append(np.asarray(im.crop((left, top, left + 224, top + 224))))
-    return np.stack(out)
-
-
 @pytest.fixture(scope="module")
 def crops(shared_data):
-    return _sample_crops(shared_data / "imagenet_samples", 3)
+    return resize256_crops(shared_data, 3)[0]
 
 
 def test_pyramid_bands_match_pyrtools():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
-from PIL import Image
+from sample_photos import resize256_crops
 
 import jax
 
@@ -29,20 +27,6 @@ def reference_bandpass(image_chw: np.ndarray, cutoff: float, lowpass: bool) -> n
     return np.fft.ifft2(np.fft.ifftshift(spectrum * mask, axes=(-2, -1))).real.clip(0, 1)
 
 
-def _p2_crops(folder, n):
-    """Resize(256, bilinear) -> CenterCrop(224) -> [0, 1], the study's preprocessing, for the first n samples."""
-    with open(folder / "labels.csv") as f:
-        files = [row["file"] for row in csv.DictReader(f)][:n]
-    out = []
-    for name in files:
-        im = Image.open(folder / name).convert("RGB")
-        scale = 256 / min(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
-        left, top = (im.width - 224) // 2, (im.height - 224) // 2
-        out.append(np.asarray(im.crop((left, top, left + 224, top + 224)), np.float32) / 255)
-    return np.stack(out)
-
-
 def test_cutoffs_are_the_reference_cutoffs():
     np.testing.assert_allclose(spectral.CUTOFFS, REFERENCE_CUTOFFS, atol=1e-12)
     names = [v.name for v in spectral.spectral_views()]
@@ -50,7 +34,7 @@ def test_cutoffs_are_the_reference_cutoffs():
 
 
 def test_all_22_filters_match_numpy_on_sample_images(shared_data):
-    images = _p2_crops(shared_data / "imagenet_samples", 3)
+    images = resize256_crops(shared_data, 3)[0].astype(np.float32) / 255
     filt = jax.jit(spectral.bandpass, static_argnums=(1, 2))
     worst = 0.0
     for lowpass in (True, False):
