@@ -6,7 +6,8 @@ hash of that string, and ``index.tsv`` at the store root maps hashes back to spe
 
 Layout under the store root::
 
-    index.tsv                        digest <TAB> kind <TAB> spec, one line per entry (rebuilt atomically)
+    index.tsv                        digest <TAB> kind <TAB> spec, one line per entry (rebuilt atomically,
+                                     under a lock, so concurrent runs sharing a store all appear)
     specs/<digest>.json              the fields of each entry
     outputs/<digest>/<start>-<stop>.npz   per-example outputs of examples [start, stop) of one (dataset, view)
     tables/<digest>.parquet          result tables
@@ -19,6 +20,7 @@ computing. Every file is written to a temporary name in the same folder, fsynced
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -73,6 +75,18 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """An advisory ``flock`` on ``path`` (created if absent) for the body's duration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -151,11 +165,18 @@ class Store:
         return spec, digest
 
     def _rebuild_index(self) -> None:
+        # Serialised across processes and threads: each writer lists specs/ *after* writing its own spec, so the
+        # last rebuild to take the lock sees every entry. Without it, a rebuild that listed before another run's
+        # spec appeared could replace the index written after it, dropping that entry.
+        with _exclusive_lock(self.root / ".index.lock"):
+            write_bytes_atomic(self.root / "index.tsv", "".join(self._index_lines()).encode())
+
+    def _index_lines(self) -> list[str]:
         lines = []
         for spec_file in sorted((self.root / "specs").glob("*.json")):
             entry = json.loads(spec_file.read_text())
             lines.append(f"{spec_file.stem}\t{entry['kind']}\t{entry['spec']}\n")
-        write_bytes_atomic(self.root / "index.tsv", "".join(lines).encode())
+        return lines
 
     def outputs(self, fields: Mapping[str, Any]) -> OutputEntry:
         """The output entry of a spec, registered in the index on first use."""

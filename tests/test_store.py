@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -123,3 +124,30 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert computed == NUM_CHUNKS
     for key, value in uninterrupted.items():
         np.testing.assert_array_equal(overwritten[key], value, err_msg=key)
+
+
+def test_concurrent_registrations_all_reach_the_index(tmp_path, monkeypatch):
+    """Two runs sharing a store register new specs at the same moment: the first lists specs/ and stalls before it
+    writes the index; the second registers meanwhile. Both entries must end up in index.tsv (unserialised, the
+    first run's late write replaces the second's index and drops its entry)."""
+    store = Store(tmp_path)
+    listed, resume = threading.Event(), threading.Event()
+    original = Store._index_lines
+
+    def stalling(self):
+        lines = original(self)
+        if threading.current_thread().name == "first" and not resume.is_set():
+            listed.set()
+            resume.wait(timeout=10)
+        return lines
+
+    monkeypatch.setattr(Store, "_index_lines", stalling)
+    first = threading.Thread(target=store.outputs, args=({"model": "a"},), name="first")
+    first.start()
+    assert listed.wait(timeout=10)
+    second = threading.Thread(target=store.outputs, args=({"model": "b"},), name="second")
+    second.start()
+    second.join(timeout=0.5)  # serialised: it waits for the first rebuild; unserialised it finishes here
+    resume.set()
+    first.join(timeout=10), second.join(timeout=10)
+    assert sorted(spec for _, _, spec in store.index()) == ["model=a", "model=b"]
