@@ -3,6 +3,9 @@ results table, rank correlations and their heatmap; checked on hand-made inputs 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,7 +156,7 @@ def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
     assert G.pass_data_config(specs[("fog", 3)], model, datasets).crop_pct == 1.0  # as stored
     assert G.P2Datasets().imagenet_c()[("saturate", 5)] == "imagenet2012_corrupted/saturate_5"
 
-    with pytest.raises(UserError, match="JAXQUBA_IMAGENET_CBAR_DIR"):
+    with pytest.raises(UserError, match="--p2_imagenet_cbar"):
         G.P2Datasets().imagenet_cbar()
     for c in benchmarks.IMAGENET_CBAR_CORRUPTIONS:
         for level in ("0.8", "0.2", "1.0", "0.4", "0.6"):
@@ -191,3 +194,16 @@ def test_study_report_from_a_summary(tmp_path):
     assert "correlations_kendall" in with_published
     with pytest.raises(UserError, match="no generalization-study values"):
         report.rows_from_summary({"models": [summary_entry("m", {})]})
+
+
+def test_release_folders_come_from_the_p2_flags():
+    """--p2_imagenet_c / --p2_imagenet_cbar reach P2Datasets once the app has parsed its flags (in a subprocess, so
+    this process's flags stay unparsed)."""
+    code = ("from absl import flags; from jaxquba.dimensions import generalization as G; "
+            "flags.FLAGS(['app', '--p2_imagenet_c=/c/root', '--p2_imagenet_cbar=/cbar/root']); "
+            "d = G.P2Datasets.from_flags(); print(d.imagenet_c_root, d.imagenet_cbar_root, "
+            "d.imagenet_c()[('fog', 3)])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["/c/root", "/cbar/root", "folder:/c/root/fog/3"]
+    from jaxquba.dimensions import generalization as G
+    assert G.P2Datasets.from_flags() == G.P2Datasets()  # unparsed: the defaults (tfds ImageNet-C, no C-bar)
