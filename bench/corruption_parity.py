@@ -9,6 +9,12 @@ draws: the same function, without the sampling noise of independent draws. Write
     .venv/bin/python bench/corruption_parity.py --images 500 --output parity500.md [--severities 1,2,3,4,5]
         [--corruptions a,b]
 
+    .venv/bin/python bench/corruption_parity.py --summarize parity500.md [more.md ...]
+
+``--summarize`` reads finished tables and prints, per corruption, the drop difference averaged over its severities
+with the standard error of that mean, the rows within 2 points and within 2 paired SE, and the largest difference
+given the reference's draws.
+
 Resumable: rows already in ``--output`` are skipped, so an interrupted run continues where it stopped. Corruptions
 run cheapest reference first (glass blur's reference takes ~0.8 s per image, zoom blur's ~0.4 s, so they come last).
 Photos are prepared like ImageNet-C's inputs (resize 256, centre crop 224) and fed to the model as they are.
@@ -76,13 +82,47 @@ def parity_row(name, severity, images, labels, classifier, clean_acc) -> str:
             f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} | {paired_se:.1f} | {given} |")
 
 
+def summarize(tables: list[Path]) -> str:
+    """Per-corruption summary (markdown) of finished parity tables."""
+    rows = {}
+    for table in tables:
+        for line in table.read_text().splitlines():
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            if len(cells) == 10 and cells[1].isdigit():
+                given = cells[9].split("(")[1].rstrip(")") if "(" in cells[9] else None
+                rows[(cells[0], int(cells[1]))] = (float(cells[7]), float(cells[8]), given and float(given))
+    out = ["| corruption | severities | mean drop diff (pts) | SE of the mean | rows within 2 pts | rows within 2 SE "
+           "| max abs diff given ref draws |", "|---|---|---|---|---|---|---|"]
+    for name in CHEAPEST_FIRST:
+        found = sorted((s, v) for (n, s), v in rows.items() if n == name)
+        if not found:
+            continue
+        diffs = np.array([v[0] for _, v in found])
+        ses = np.array([v[1] for _, v in found])
+        given = [abs(v[2]) for _, v in found if v[2] is not None]
+        out.append(f"| {name} | {''.join(str(s) for s, _ in found)} | {diffs.mean():+.2f} "
+                   f"| {np.sqrt((ses ** 2).sum()) / len(ses):.2f} | {(np.abs(diffs) <= 2).sum()}/{len(diffs)} "
+                   f"| {(np.abs(diffs) <= 2 * np.maximum(ses, 1e-9)).sum()}/{len(diffs)} "
+                   f"| {f'{max(given):.1f}' if given else '—'} |")
+    diffs = np.array([v[0] for v in rows.values()])
+    out.append(f"\n{len(rows)} rows: {(np.abs(diffs) <= 2).sum()} within 2 points, largest |diff| "
+               f"{np.abs(diffs).max():.1f}, mean diff {diffs.mean():+.2f}.")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--severities", default="1,2,3,4,5")
     parser.add_argument("--corruptions", default=",".join(CHEAPEST_FIRST))
-    parser.add_argument("--output", type=Path, required=True, help="markdown table, appended to and resumed from")
+    parser.add_argument("--output", type=Path, help="markdown table, appended to and resumed from")
+    parser.add_argument("--summarize", type=Path, nargs="+", help="print the summary of these finished tables")
     args = parser.parse_args()
+    if args.summarize:
+        print(summarize(args.summarize))
+        return
+    if args.output is None:
+        parser.error("--output is required (or --summarize TABLES)")
     names = args.corruptions.split(",")
     unknown = set(names) - set(CORRUPTION_NAMES)
     if unknown:
