@@ -40,16 +40,44 @@ def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
 
 
 def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> jax.Array:
-    """Correlation with an anti-aliased disk (OpenCV filter2D, BORDER_REFLECT_101)."""
+    """Correlation with an anti-aliased disk (OpenCV filter2D, BORDER_REFLECT_101), truncated as the reference's is.
+
+    At severities 1-3 the disk lies inside the kernel's grid and its sum is 1 in exact arithmetic, but the
+    reference's float32 kernel (OpenCV's GaussianBlur) sums to a few units in the 8th decimal *below* 1, so its
+    float64 result is just under every value that is exactly an integer level, which then truncates one level
+    lower (white becomes 254). float32 cannot resolve that, so:
+
+    * severity 1 (anti-aliasing sigma 0.1 leaves only taps of ~1e-22 off the disk) is an average of the n disk
+      pixels with one float32 weight just under 1/n: computed exactly in integers, an integer mean S/n gives
+      S/n - 1 and any other gives floor(S/n);
+    * severities 2-3: where every pixel under the kernel has one level L the output is L - 1, elsewhere it is capped
+      at 254 (no pixel exceeds 255 x the kernel's sum);
+    * severities 4-5: the disk reaches the grid's border, the reflected taps add mass (sum 1.011-1.013), and the
+      plain correlation is used.
+    """
     kernel = disk_kernel(*DEFOCUS[severity - 1])
     r = kernel.shape[0] // 2
     h, w = x.shape[:2]
-    padded = jnp.pad(x / 255.0, ((r, r), (r, r), (0, 0)), mode="reflect")
+    padded = jnp.pad(x, ((r, r), (r, r), (0, 0)), mode="reflect")
+    kernel_sum = float(kernel.astype(np.float64).sum())
+    support = np.argwhere(kernel > 1e-12)  # smaller taps move no result across a level
+    under = [padded[dy:dy + h, dx:dx + w] for dy, dx in support]
+    weights = kernel[kernel > 1e-12]
+    if abs(kernel_sum - 1) < 1e-6 and np.all(weights == weights[0]):
+        n = len(weights)
+        assert n * float(weights[0]) < 1, "the reference's weight is expected just under 1/n"
+        total = functools.reduce(jnp.add, under)  # integer levels: exact in float32 up to 2^24
+        mean_floor = jnp.floor(total / n)
+        return jnp.where((total == mean_floor * n) & (total > 0), mean_floor - 1, mean_floor)
     # Correlation as an FFT product (a 21x21 direct convolution is ~20x slower on CPU); the kernel is symmetric.
     size = (h + 2 * r, w + 2 * r)
-    spectrum = jnp.fft.rfft2(padded, s=size, axes=(0, 1)) * jnp.fft.rfft2(jnp.asarray(kernel), s=size)[..., None]
-    out = jnp.fft.irfft2(spectrum, s=size, axes=(0, 1))[2 * r:, 2 * r:]
-    return jnp.clip(out, 0, 1) * 255
+    spectrum = jnp.fft.rfft2(padded / 255.0, s=size, axes=(0, 1)) * jnp.fft.rfft2(jnp.asarray(kernel), s=size)[
+        ..., None]
+    out = jnp.clip(jnp.fft.irfft2(spectrum, s=size, axes=(0, 1))[2 * r:, 2 * r:], 0, 1) * 255
+    if abs(kernel_sum - 1) > 1e-6:
+        return out
+    lowest, highest = functools.reduce(jnp.minimum, under), functools.reduce(jnp.maximum, under)
+    return jnp.where(lowest == highest, jnp.maximum(lowest - 1, 0), jnp.minimum(out, 254.0))
 
 
 def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax.Array) -> jax.Array:
