@@ -105,7 +105,7 @@ class P2Datasets:
         """(corruption, severity 1..5) -> ``folder:`` spec; the severity folders are each corruption's 5 sorted
         subfolders (the release names them by the corruption's parameter)."""
         if not self.imagenet_cbar_root:
-            raise UserError(f"ImageNet-C-bar is not in tfds: generate it with facebookresearch/augmentation-corruption"
+            raise UserError("ImageNet-C-bar is not in tfds: generate it with facebookresearch/augmentation-corruption"
                             " (or download it) and pass --p2_imagenet_cbar=ROOT (ROOT/<corruption>/<severity>/<wnid>)")
         root = Path(self.imagenet_cbar_root).expanduser()
         out = {}
