@@ -60,13 +60,13 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> j
     h, w = x.shape[:2]
     padded = jnp.pad(x, ((r, r), (r, r), (0, 0)), mode="reflect")
     kernel_sum = float(kernel.astype(np.float64).sum())
-    support = np.argwhere(kernel > 1e-12)  # smaller taps move no result across a level
-    under = [padded[dy:dy + h, dx:dx + w] for dy, dx in support]
-    weights = kernel[kernel > 1e-12]
+    support = kernel > 1e-12  # smaller taps move no result across a level
+    weights = kernel[support]
     if abs(kernel_sum - 1) < 1e-6 and np.all(weights == weights[0]):
         n = len(weights)
         assert n * float(weights[0]) < 1, "the reference's weight is expected just under 1/n"
-        total = functools.reduce(jnp.add, under)  # integer levels: exact in float32 up to 2^24
+        # integer levels: exact in float32 up to 2^24
+        total = functools.reduce(jnp.add, [padded[dy:dy + h, dx:dx + w] for dy, dx in np.argwhere(support)])
         mean_floor = jnp.floor(total / n)
         return jnp.where((total == mean_floor * n) & (total > 0), mean_floor - 1, mean_floor)
     # Correlation as an FFT product (a 21x21 direct convolution is ~20x slower on CPU); the kernel is symmetric.
@@ -76,8 +76,35 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> j
     out = jnp.clip(jnp.fft.irfft2(spectrum, s=size, axes=(0, 1))[2 * r:, 2 * r:], 0, 1) * 255
     if abs(kernel_sum - 1) > 1e-6:
         return out
-    lowest, highest = functools.reduce(jnp.minimum, under), functools.reduce(jnp.maximum, under)
+    lowest, highest = _support_min_max(padded, support, h, w)
     return jnp.where(lowest == highest, jnp.maximum(lowest - 1, 0), jnp.minimum(out, 254.0))
+
+
+def _support_min_max(padded: jax.Array, support: np.ndarray, h: int, w: int) -> tuple[jax.Array, jax.Array]:
+    """Min and max of ``padded`` over a centred support with one contiguous run per row, at every output pixel:
+    running min/max along rows for each run length (from power-of-two windows, two overlapping ones per length),
+    then one shifted slice per support row."""
+    powers = {1: (padded, padded)}  # window length -> (min, max) over [c, c + length) at column c
+    while 2 * max(powers) <= support.shape[1]:
+        k = max(powers)
+        lo, hi = powers[k]
+        powers[2 * k] = (jnp.minimum(lo[:, :-k], lo[:, k:]), jnp.maximum(hi[:, :-k], hi[:, k:]))
+    lowest = highest = None
+    for dy in range(support.shape[0]):
+        cols = np.flatnonzero(support[dy])
+        if not len(cols):
+            continue
+        width = len(cols)
+        assert cols[-1] - cols[0] + 1 == width, "the support must be one contiguous run per row"
+        k = 1 << (width.bit_length() - 1)
+        lo, hi = powers[k]
+        # [x + c0, x + c0 + width) is the union of the k-windows starting at x + c0 and x + c0 + width - k
+        first, second = cols[0], cols[0] + width - k
+        row_lo = jnp.minimum(lo[dy:dy + h, first:first + w], lo[dy:dy + h, second:second + w])
+        row_hi = jnp.maximum(hi[dy:dy + h, first:first + w], hi[dy:dy + h, second:second + w])
+        lowest = row_lo if lowest is None else jnp.minimum(lowest, row_lo)
+        highest = row_hi if highest is None else jnp.maximum(highest, row_hi)
+    return lowest, highest
 
 
 def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax.Array) -> jax.Array:

@@ -2,14 +2,15 @@
 
 Pillow's ``save(..., 'JPEG', quality=q)`` uses libjpeg's defaults: YCbCr with 4:2:0 chroma subsampling, the Annex K
 quantisation tables scaled by quality (``jpeg_quality_scaling``, clamped to 1..255), the slow integer DCT, and on
-decode "fancy" (triangular) chroma upsampling. Colour conversion, downsampling and upsampling are reproduced in exact
-integer arithmetic; the DCT pair is a float DCT with libjpeg's rounding (coefficients round half away from zero,
-samples half up), so a coefficient can differ from the integer DCT's by one step where it sits on a rounding boundary.
+decode "fancy" (triangular) chroma upsampling. Every step is reproduced in libjpeg's integer arithmetic: colour
+conversion, downsampling and upsampling in 16-bit fixed point, and the forward and inverse DCT as libjpeg's "islow"
+transforms (the Loeffler-Ligtenberg-Moschytz factorisation with 13-bit constants, rounded after each 1-D pass), with
+its quantisation rounding and its post-IDCT range limiting. Everything is int32, as libjpeg's INT32 is, so the
+decoded image equals Pillow's.
 """
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,15 +29,6 @@ def quantization_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     quality = min(max(quality, 1), 100)
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
     return tuple(np.clip((table * scale + 50) // 100, 1, 255) for table in (LUMA_TABLE, CHROMA_TABLE))
-
-
-@functools.cache
-def _block_dct_matrix() -> np.ndarray:
-    """The orthonormal 8x8 2-D DCT-II as one (64, 64) matrix on row-major blocks: coefficients = D @ block."""
-    u, x = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
-    matrix = 0.5 * np.cos((2 * x + 1) * u * np.pi / 16)
-    matrix[0] /= np.sqrt(2)
-    return np.kron(matrix, matrix).astype(np.float32)
 
 
 def _fix(value: float) -> int:
@@ -83,18 +75,72 @@ def _fancy_upsample(plane: jax.Array) -> jax.Array:
     return jnp.stack([left, right], 2).reshape(rows.shape[0], -1)
 
 
+CONST_BITS, PASS1_BITS = 13, 2  # libjpeg islow: constants scaled by 2^13; pass-1 outputs keep 2 extra bits
+
+
+def _islow(value: float) -> int:
+    return int(value * (1 << CONST_BITS) + 0.5)
+
+
+C0298, C0390, C0541, C0765, C0899, C1175 = map(_islow, (0.298631336, 0.390180644, 0.541196100, 0.765366865,
+                                                       0.899976223, 1.175875602))
+C1501, C1847, C1961, C2053, C2562, C3072 = map(_islow, (1.501321110, 1.847759065, 1.961570560, 2.053119869,
+                                                       2.562915447, 3.072711026))
+
+
+def _descale(x: jax.Array, bits: int) -> jax.Array:
+    return (x + (1 << (bits - 1))) >> bits
+
+
+def _rotation_odd_part(a7, a5, a3, a1):
+    """The odd half shared by the forward and inverse islow DCT (inputs named by the inverse's frequencies)."""
+    z1, z2, z3, z4 = a7 + a1, a5 + a3, a7 + a3, a5 + a1
+    z5 = (z3 + z4) * C1175
+    z1, z2, z3, z4 = -z1 * C0899, -z2 * C2562, -z3 * C1961 + z5, -z4 * C0390 + z5
+    return a7 * C0298 + z1 + z3, a5 * C2053 + z2 + z4, a3 * C3072 + z2 + z3, a1 * C1501 + z1 + z4
+
+
+def _fdct_1d(d: jax.Array, axis: int, first_pass: bool) -> jax.Array:
+    """libjpeg's jpeg_fdct_islow along ``axis`` (rows first, then columns); outputs are scaled by 8 overall."""
+    d = [jnp.take(d, i, axis=axis) for i in range(8)]
+    tmp0, tmp7, tmp1, tmp6 = d[0] + d[7], d[0] - d[7], d[1] + d[6], d[1] - d[6]
+    tmp2, tmp5, tmp3, tmp4 = d[2] + d[5], d[2] - d[5], d[3] + d[4], d[3] - d[4]
+    tmp10, tmp13, tmp11, tmp12 = tmp0 + tmp3, tmp0 - tmp3, tmp1 + tmp2, tmp1 - tmp2
+    shift = CONST_BITS - PASS1_BITS if first_pass else CONST_BITS + PASS1_BITS
+    dc = (lambda x: x << PASS1_BITS) if first_pass else (lambda x: _descale(x, PASS1_BITS))
+    z1 = (tmp12 + tmp13) * C0541
+    odd7, odd5, odd3, odd1 = _rotation_odd_part(tmp4, tmp5, tmp6, tmp7)
+    out = [dc(tmp10 + tmp11), odd1, z1 + tmp13 * C0765, odd3, dc(tmp10 - tmp11), odd5, z1 - tmp12 * C1847, odd7]
+    out = [o if k in (0, 4) else _descale(o, shift) for k, o in enumerate(out)]
+    return jnp.stack(out, axis=axis)
+
+
+def _idct_1d(c: jax.Array, axis: int, first_pass: bool) -> jax.Array:
+    """libjpeg's jpeg_idct_islow along ``axis`` (columns first, then rows), without the final range limiting."""
+    c = [jnp.take(c, i, axis=axis) for i in range(8)]
+    z1 = (c[2] + c[6]) * C0541
+    tmp2, tmp3 = z1 - c[6] * C1847, z1 + c[2] * C0765
+    tmp0, tmp1 = (c[0] + c[4]) << CONST_BITS, (c[0] - c[4]) << CONST_BITS
+    tmp10, tmp13, tmp11, tmp12 = tmp0 + tmp3, tmp0 - tmp3, tmp1 + tmp2, tmp1 - tmp2
+    odd7, odd5, odd3, odd1 = _rotation_odd_part(c[7], c[5], c[3], c[1])
+    out = [tmp10 + odd1, tmp11 + odd3, tmp12 + odd5, tmp13 + odd7,
+           tmp13 - odd7, tmp12 - odd5, tmp11 - odd3, tmp10 - odd1]
+    shift = CONST_BITS - PASS1_BITS if first_pass else CONST_BITS + PASS1_BITS + 3
+    return jnp.stack([_descale(o, shift) for o in out], axis=axis)
+
+
 def _quantize_roundtrip(plane: jax.Array, table: np.ndarray) -> jax.Array:
-    """8x8 blocks: level shift, DCT, quantise (round half away from zero), dequantise, IDCT, round, clamp."""
+    """8x8 blocks: level shift, forward DCT, quantise, dequantise, inverse DCT, range limit, as libjpeg does."""
     h, w = plane.shape
-    dct = jnp.asarray(_block_dct_matrix())  # one (blocks, 64) x (64, 64) matmul each way: fast on CPU and devices
-    blocks = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64).astype(jnp.float32) - 128
-    hi = jax.lax.Precision.HIGHEST
-    coefs = jnp.matmul(blocks, dct.T, precision=hi)
-    table = jnp.asarray(table, jnp.float32).reshape(64)
-    levels = jnp.sign(coefs) * jnp.floor(jnp.abs(coefs) / table + 0.5)
-    samples = jnp.matmul(levels * table, dct, precision=hi)
-    samples = jnp.clip(jnp.floor(samples + 128.5), 0, 255).astype(jnp.int32)
-    return samples.reshape(h // 8, w // 8, 8, 8).transpose(0, 2, 1, 3).reshape(h, w)
+    blocks = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).astype(jnp.int32) - 128  # (.., row, col)
+    coefs = _fdct_1d(_fdct_1d(blocks, 3, True), 2, False)
+    table = jnp.asarray(table, jnp.int32)
+    divisor = table << 3  # the islow output carries a factor 8
+    levels = jnp.sign(coefs) * ((jnp.abs(coefs) + (divisor >> 1)) // divisor)
+    samples = _idct_1d(_idct_1d(levels * table, 2, True), 3, False)
+    # libjpeg's range-limit table: the low 10 bits as a signed value, then +128 and clamped to 0..255
+    samples = jnp.clip(((samples + 512) & 1023) - 512 + 128, 0, 255)
+    return samples.transpose(0, 2, 1, 3).reshape(h, w)
 
 
 def jpeg_roundtrip(rgb: jax.Array, quality: int) -> jax.Array:
