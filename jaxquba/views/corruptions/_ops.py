@@ -70,6 +70,64 @@ def gaussian_filter(image: jnp.ndarray, sigma: float | tuple[float, float], mode
                      correlation_matrix(w, gaussian_taps(sigma_w, truncate), mode))
 
 
+def gaussian_filter_levels(image255: jnp.ndarray, sigma: float, truncate: float = 4.0) -> jnp.ndarray:
+    """:func:`gaussian_filter` ('nearest' border) of an image of uint8 levels, on the 0-255 scale, clipped, with the
+    reference's level wherever the result is exactly a level.
+
+    The reference blurs L / 255 in float64, so on a uniform neighbourhood of level L its result is L / 255 up to
+    a few float64 roundings, which fall below or above depending on L and sigma; its uint8 truncation then gives L
+    or L - 1 (with sigma 1.1 every white area becomes 254). float32 cannot reproduce those roundings, so the level
+    of a uniform neighbourhood is looked up in :func:`reference_uniform_levels`; elsewhere the result is a generic
+    real and float32 truncates it like the reference.
+    """
+    h, w = image255.shape[:2]
+    out = jnp.clip(gaussian_filter(image255 / 255.0, sigma, truncate=truncate), 0, 1) * 255
+    radius = int(truncate * float(sigma) + 0.5)
+    padded = jnp.pad(image255, ((radius, radius), (radius, radius)) + ((0, 0),) * (image255.ndim - 2), mode="edge")
+    lowest, highest = support_min_max(padded, np.ones((2 * radius + 1,) * 2, bool), h, w)
+    levels = jnp.asarray(reference_uniform_levels(float(sigma), truncate))
+    return jnp.where(lowest == highest, levels[jnp.clip(lowest, 0, 255).astype(jnp.int32)], out)
+
+
+@functools.cache
+def reference_uniform_levels(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """The reference's uint8 output level for a uniform image of each level 0..255 under skimage's ``gaussian``
+    (scipy.ndimage in float64, the reference's own arithmetic), as float32."""
+    from scipy import ndimage
+    radius = int(truncate * sigma + 0.5)
+    flat = np.repeat(np.arange(256, dtype=np.float64)[:, None, None] / 255.0, 2 * radius + 1, 1)
+    flat = np.repeat(flat, 2 * radius + 1, 2)
+    blurred = ndimage.gaussian_filter(flat, (0, sigma, sigma), mode="nearest", truncate=truncate)
+    return np.floor(np.clip(blurred[:, radius, radius], 0, 1) * 255).astype(np.float32)
+
+
+def support_min_max(padded: jnp.ndarray, support: np.ndarray, h: int, w: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Min and max of ``padded`` over a centred support with one contiguous run per row, at every output pixel:
+    running min/max along rows for each run length (from power-of-two windows, two overlapping ones per length),
+    then one shifted slice per support row."""
+    powers = {1: (padded, padded)}  # window length -> (min, max) over [c, c + length) at column c
+    while 2 * max(powers) <= support.shape[1]:
+        k = max(powers)
+        lo, hi = powers[k]
+        powers[2 * k] = (jnp.minimum(lo[:, :-k], lo[:, k:]), jnp.maximum(hi[:, :-k], hi[:, k:]))
+    lowest = highest = None
+    for dy in range(support.shape[0]):
+        cols = np.flatnonzero(support[dy])
+        if not len(cols):
+            continue
+        width = len(cols)
+        assert cols[-1] - cols[0] + 1 == width, "the support must be one contiguous run per row"
+        k = 1 << (width.bit_length() - 1)
+        lo, hi = powers[k]
+        # [x + c0, x + c0 + width) is the union of the k-windows starting at x + c0 and x + c0 + width - k
+        first, second = cols[0], cols[0] + width - k
+        row_lo = jnp.minimum(lo[dy:dy + h, first:first + w], lo[dy:dy + h, second:second + w])
+        row_hi = jnp.maximum(hi[dy:dy + h, first:first + w], hi[dy:dy + h, second:second + w])
+        lowest = row_lo if lowest is None else jnp.minimum(lowest, row_lo)
+        highest = row_hi if highest is None else jnp.maximum(highest, row_hi)
+    return lowest, highest
+
+
 @functools.cache
 def linear_zoom_matrix(n_in: int, n_out: int) -> np.ndarray:
     """scipy.ndimage.zoom(order=1) along one axis: output o samples input o * (n_in - 1) / (n_out - 1)."""

@@ -76,35 +76,8 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> j
     out = jnp.clip(jnp.fft.irfft2(spectrum, s=size, axes=(0, 1))[2 * r:, 2 * r:], 0, 1) * 255
     if abs(kernel_sum - 1) > 1e-6:
         return out
-    lowest, highest = _support_min_max(padded, support, h, w)
+    lowest, highest = _ops.support_min_max(padded, support, h, w)
     return jnp.where(lowest == highest, jnp.maximum(lowest - 1, 0), jnp.minimum(out, 254.0))
-
-
-def _support_min_max(padded: jax.Array, support: np.ndarray, h: int, w: int) -> tuple[jax.Array, jax.Array]:
-    """Min and max of ``padded`` over a centred support with one contiguous run per row, at every output pixel:
-    running min/max along rows for each run length (from power-of-two windows, two overlapping ones per length),
-    then one shifted slice per support row."""
-    powers = {1: (padded, padded)}  # window length -> (min, max) over [c, c + length) at column c
-    while 2 * max(powers) <= support.shape[1]:
-        k = max(powers)
-        lo, hi = powers[k]
-        powers[2 * k] = (jnp.minimum(lo[:, :-k], lo[:, k:]), jnp.maximum(hi[:, :-k], hi[:, k:]))
-    lowest = highest = None
-    for dy in range(support.shape[0]):
-        cols = np.flatnonzero(support[dy])
-        if not len(cols):
-            continue
-        width = len(cols)
-        assert cols[-1] - cols[0] + 1 == width, "the support must be one contiguous run per row"
-        k = 1 << (width.bit_length() - 1)
-        lo, hi = powers[k]
-        # [x + c0, x + c0 + width) is the union of the k-windows starting at x + c0 and x + c0 + width - k
-        first, second = cols[0], cols[0] + width - k
-        row_lo = jnp.minimum(lo[dy:dy + h, first:first + w], lo[dy:dy + h, second:second + w])
-        row_hi = jnp.maximum(hi[dy:dy + h, first:first + w], hi[dy:dy + h, second:second + w])
-        lowest = row_lo if lowest is None else jnp.minimum(lowest, row_lo)
-        highest = row_hi if highest is None else jnp.maximum(highest, row_hi)
-    return lowest, highest
 
 
 def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax.Array) -> jax.Array:
@@ -146,8 +119,8 @@ def zoom_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> jax.
 
 
 def gaussian_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> jax.Array:
-    """skimage ``gaussian`` with sigma c, 'nearest' border, truncate 4."""
-    return jnp.clip(_ops.gaussian_filter(x / 255.0, GAUSSIAN_SIGMA[severity - 1]), 0, 1) * 255
+    """skimage ``gaussian`` with sigma c, 'nearest' border, truncate 4, on the uint8 level scale."""
+    return _ops.gaussian_filter_levels(x, GAUSSIAN_SIGMA[severity - 1])
 
 
 def glass_offsets(key: jax.Array, shape: tuple[int, int], severity: int) -> jax.Array:
@@ -201,9 +174,9 @@ def glass_copy_chain(image: jax.Array, severity: int, offsets: jax.Array) -> jax
 def glass_blur_with_offsets(x: jax.Array, severity: int, offsets: jax.Array) -> jax.Array:
     """Gaussian blur, truncation to uint8 levels, the reference's pixel copy chain, Gaussian blur again."""
     sigma = GLASS[severity - 1][0]
-    blurred = jnp.floor(_ops.gaussian_filter(x / 255.0, sigma) * 255)
+    blurred = jnp.floor(_ops.gaussian_filter_levels(x, sigma))
     shuffled = glass_copy_chain(blurred, severity, offsets)
-    return jnp.clip(_ops.gaussian_filter(shuffled / 255.0, sigma), 0, 1) * 255
+    return _ops.gaussian_filter_levels(shuffled, sigma)
 
 
 def glass_blur(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
