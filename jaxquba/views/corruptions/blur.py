@@ -82,7 +82,14 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> j
 
 def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax.Array) -> jax.Array:
     """The reference's ``_motion_blur``: a one-sided Gaussian-weighted sum of edge-clamped shifts along ``angle``
-    (degrees). Shifts stop (without renormalising) once one would leave the image, as there."""
+    (degrees). Shifts stop (without renormalising) once one would leave the image, as there.
+
+    Where every shifted sample has one level L, the output is the reference's own float64 sum for L (a table,
+    :func:`motion_uniform_levels`): it lands just below or above L, and the later uint8 truncation turns the former
+    into L - 1 (at severities 1-2 the reference keeps white at 255, which a float32 sum of the normalised weights
+    would make 254). Where the samples differ from the pixel's own level L only under taps too small for float32
+    to see next to L (the last taps are ~1e-8), the weighted deviation from L, summed on its own, decides the
+    side: above L gives L, below gives L - 1, as the reference's float64 sum does."""
     width = 2 * radius + 1
     steps = np.arange(width)
     weights = np.exp(-steps ** 2 / (2 * sigma ** 2))
@@ -90,13 +97,41 @@ def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax
     rad = jnp.deg2rad(angle)
     dy = -jnp.ceil(steps * jnp.sin(rad) - 0.5).astype(jnp.int32)
     dx = -jnp.ceil(steps * jnp.cos(rad) - 0.5).astype(jnp.int32)
-    inside = (jnp.abs(dy) < image.shape[0]) & (jnp.abs(dx) < image.shape[1])
-    weights = weights * jnp.cumprod(inside)
+    inside = jnp.cumprod((jnp.abs(dy) < image.shape[0]) & (jnp.abs(dx) < image.shape[1])).astype(bool)
+    weights = weights * inside
 
-    def add_shift(i, total):
-        return total + weights[i] * _ops.shift_clamped(image, dy[i], dx[i])
+    def add_shift(i, carry):
+        total, deviation, lowest, highest = carry
+        shifted = _ops.shift_clamped(image, dy[i], dx[i])
+        return (total + weights[i] * shifted, deviation + weights[i] * (shifted - image),
+                jnp.where(inside[i], jnp.minimum(lowest, shifted), lowest),
+                jnp.where(inside[i], jnp.maximum(highest, shifted), highest))
 
-    return jax.lax.fori_loop(0, width, add_shift, jnp.zeros_like(image))
+    zeros = jnp.zeros_like(image)
+    total, deviation, lowest, highest = jax.lax.fori_loop(0, width, add_shift, (zeros, zeros, image, image))
+    levels = jnp.asarray(motion_uniform_levels(radius, sigma))[jnp.sum(inside) - 1]
+    # 1e-3 levels: far above float32's error on the deviation alone, far below any deviation a sample under a
+    # tap of 1e-3 or more produces; only meaningful when no tap was dropped (the weights then sum to 1)
+    near_own_level = (jnp.abs(deviation) < 1e-3) & jnp.all(inside)
+    near = jnp.where(deviation > 0, image, image - 1)
+    out = jnp.where(near_own_level, near, total)
+    return jnp.where(lowest == highest, levels[jnp.clip(lowest, 0, 255).astype(jnp.int32)], out)
+
+
+@functools.cache
+def motion_uniform_levels(radius: int, sigma: float) -> np.ndarray:
+    """``[n - 1, L]``: the reference's uint8 level for a uniform level L blurred with its first n weights, by its
+    own arithmetic (float64, normalised Gaussian weights, summed in order from zero)."""
+    width = 2 * radius + 1
+    steps = np.arange(width)
+    kernel = np.exp(-steps ** 2 / (2 * sigma ** 2)) / (np.sqrt(2 * np.pi) * sigma)
+    kernel = kernel / np.sum(kernel)
+    levels = np.arange(256, dtype=np.float64)
+    total, out = np.zeros(256), []
+    for k in kernel:
+        total = total + k * levels
+        out.append(np.floor(np.clip(total, 0, 255)))
+    return np.array(out, np.float32)
 
 
 def motion_blur_with_angle(x: jax.Array, severity: int, angle: jax.Array) -> jax.Array:
