@@ -11,6 +11,8 @@ import functools
 
 import numpy as np
 
+from jaxquba.views.corruptions import blur, digital, weather
+
 
 @functools.cache
 def reference():
@@ -63,8 +65,6 @@ def _jitted_corrupt():
 
 def reference_draws(name: str, severity: int, shape: tuple[int, int], seed: int) -> tuple:
     """Replays the reference's numpy draws for one call seeded with ``seed`` (same calls, same order)."""
-    from jaxquba.views.corruptions import blur, digital, weather
-
     h, w = shape
     rc = reference().corruptions
     np.random.seed(seed)
@@ -95,7 +95,10 @@ def reference_draws(name: str, severity: int, shape: tuple[int, int], seed: int)
 
 
 # The random corruptions whose JAX version can take the reference's draws instead of drawing its own.
-WITH_DRAWS = ("elastic_transform", "fog", "frost", "glass_blur", "motion_blur", "snow", "spatter")
+WITH_DRAWS = {"motion_blur": blur.motion_blur_with_angle, "glass_blur": blur.glass_blur_with_offsets,
+              "fog": weather.fog_with_plasma, "elastic_transform": digital.elastic_with_field,
+              "snow": weather.snow_with_draws, "frost": weather.frost_with_crop,
+              "spatter": weather.spatter_with_noise}
 
 
 def reference_with_draws(name: str, severity: int, images: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
@@ -131,11 +134,7 @@ def with_draws_corrupt(name: str, severity: int, images: np.ndarray, draws: list
 def _jitted_with_draws(name: str, severity: int):
     import jax
 
-    from jaxquba.views.corruptions import blur, digital, weather
-    fn = {"motion_blur": blur.motion_blur_with_angle, "glass_blur": blur.glass_blur_with_offsets,
-          "fog": weather.fog_with_plasma, "elastic_transform": digital.elastic_with_field,
-          "snow": weather.snow_with_draws, "frost": weather.frost_with_crop,
-          "spatter": weather.spatter_with_noise}[name]
+    fn = WITH_DRAWS[name]
     return jax.jit(jax.vmap(lambda x, *d: fn(x, severity, *d)))
 
 
