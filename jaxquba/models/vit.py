@@ -194,3 +194,5 @@ for _size, _letter, _p224, _p384 in (("small", "s", 22_059_496, 22_205_416), ("b
     _register(f"deit3_{_size}_patch16_384", _size, 16, 384, _p384, (
         ("fb_in1k", _DEIT_384, (f"deit3_{_letter}_384",)),
         ("fb_in22k_ft_in1k", _DEIT_384, (f"deit3_{_letter}_384_in22k",))), **_DEIT3)
+_register("deit3_medium_patch16_224", "medium", 16, 224, 38_849_512, (  # timm has the medium size at 224 only
+    ("fb_in1k", _DEIT_224, ("deit3_m",)), ("fb_in22k_ft_in1k", _DEIT3_IN22K_224, ("deit3_m_in22k",))), **_DEIT3)
