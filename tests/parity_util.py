@@ -59,7 +59,7 @@ def informative_random_state(model, seed: int = 0) -> None:
                 t.copy_(draw(t.shape, -0.5, 0.5))
             elif leaf in ("cls_token", "dist_token", "reg_token", "pos_embed", "relative_position_bias_table"):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.5)
-            elif t.ndim == 1 and (leaf == "gamma" or leaf == "weight"):  # layer scales and norm weights
+            elif t.ndim == 1 and (leaf in ("gamma", "gamma_1", "gamma_2") or leaf == "weight"):  # layer scales, norms
                 # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically
                 # under fixed batch-norm statistics; signs vary so a dropped scale cannot hide.
                 t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
