@@ -86,7 +86,8 @@ class ClassAttentionBlock(nn.Module):
     def __call__(self, x: jax.Array, cls: jax.Array) -> jax.Array:
         c = x.shape[-1]
         u = jnp.concatenate([cls, x], axis=1)
-        y = ClassAttention(self.num_heads, self.dtype, name="attn")(layers.layer_norm(LN_EPS, self.dtype, name="norm1")(u))
+        y = ClassAttention(self.num_heads, self.dtype, name="attn")(
+            layers.layer_norm(LN_EPS, self.dtype, name="norm1")(u))
         cls = cls + y * _gamma(self, "gamma_1", c).astype(self.dtype)
         y = layers.Mlp(4 * c, self.dtype, name="mlp")(layers.layer_norm(LN_EPS, self.dtype, name="norm2")(cls))
         return cls + y * _gamma(self, "gamma_2", c).astype(self.dtype)
