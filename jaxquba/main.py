@@ -100,17 +100,28 @@ class ModelPlan:
     groups: dict[tuple[str, Any], tuple]
     model_data: Any
 
-    def group_of(self, dim, spec: str, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
-        """(canonical dataset name, host transform) of a pass of ``dim`` on ``spec``."""
+    def group_of(self, dim, p, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
+        """(canonical dataset name, host transform) of the pass ``p`` of ``dim``."""
         from jaxquba.data.preprocess import make_eval_transform
-        config = dim.data_config(spec, self.model_data) if dim.data_config else self.model_data
-        return datasets[spec].name, make_eval_transform(config)
+        return datasets[p.dataset].name, make_eval_transform(p.data_config(dim, self.model_data))
 
     def outputs_for(self, dim, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
         """What ``dim.reduce`` sees: the outputs of its passes' groups (its own preprocessing), under the spec each
-        pass declared and the dataset's canonical name. ``outputs``: group -> Outputs."""
-        groups = {p.dataset: self.group_of(dim, p.dataset, datasets) for p in passes}
-        return {key: outputs[group] for spec, group in groups.items() for key in (spec, group[0])}
+        pass declared and the dataset's canonical name; passes on one dataset with different preprocessing (e.g.
+        clean and release-style ImageNet-C views) appear as one Outputs with the views of both. ``outputs``:
+        group -> Outputs."""
+        from jaxquba.engine import Outputs
+        groups: dict[str, list] = {}
+        for p in passes:
+            group = self.group_of(dim, p, datasets)
+            if group not in groups.setdefault(p.dataset, []):
+                groups[p.dataset].append(group)
+        seen = {}
+        for spec, members in groups.items():
+            first = outputs[members[0]]
+            views = {name: heads for group in members for name, heads in outputs[group].views.items()}
+            seen[spec] = Outputs(views, first.labels, first.example_ids, first.extras)
+        return {key: out for spec, out in seen.items() for key in (spec, groups[spec][0][0])}
 
 
 def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, protocol) -> ModelPlan:
@@ -136,7 +147,7 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
     grouped: dict[tuple[str, Any], list] = {}
     for dim, _, passes in plan.dimensions:
         for p in passes:
-            name, transform = plan.group_of(dim, p.dataset, datasets)
+            name, transform = plan.group_of(dim, p, datasets)
             grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
     plan.groups = {key: merge_passes(passes)[key[0]] for key, passes in grouped.items()}
     return plan
@@ -182,11 +193,13 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
             except UserError as e:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
-            groups = {plan.group_of(dim, p.dataset, datasets) for p in passes}
+            groups = sorted({plan.group_of(dim, p, datasets) for p in passes}, key=lambda g: (g[0], g[1].spec))
+            preprocess: dict[str, str] = {}
+            for name, transform in groups:  # several preprocessings of one dataset: joined with '+'
+                preprocess[name] = "+".join(filter(None, (preprocess.get(name), transform.spec)))
             results += [{"dimension": dim.name, "dataset": ctx.dataset, "name": v.name, "value": v.value,
                          "spec": v.spec, "column": v.column,
-                         "examples": {name: examples[name] for name, _ in groups},
-                         "preprocess": {name: transform.spec for name, transform in groups}}
+                         "examples": {name: examples[name] for name, _ in groups}, "preprocess": preprocess}
                         for v in values]
         if results:
             import pandas as pd
@@ -278,12 +291,17 @@ def write_quba_report(summary: dict[str, Any], out_dir: Path, reference: str, pr
 
     from jaxquba import quba
     from jaxquba.report.build import write_report
-    rows = []
+    from jaxquba.dimensions.quba import c_rob_not_comparable
+    rows, unranked = [], {}
     for entry in summary["models"]:
-        columns = {r["column"]: r["value"] for r in entry["results"] if r["column"] and r["dataset"] == reference}
+        mine = [r for r in entry["results"] if r["column"] and r["dataset"] == reference]
+        columns = {r["column"]: r["value"] for r in mine}
         if set(quba.COLUMNS) <= set(columns):
             rows.append({"model": entry["model"], **{c: columns[c] for c in quba.COLUMNS}})
-    return write_report(pd.DataFrame(rows), out_dir, protocol) if rows else None
+            reason = c_rob_not_comparable(next(r["spec"] for r in mine if r["column"] == "C-Rob."))
+            if reason:
+                unranked[entry["model"]] = reason
+    return write_report(pd.DataFrame(rows), out_dir, protocol, unranked=unranked) if rows else None
 
 
 def run(settings) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def test_all_nine_dimensions_in_range_and_report(two_runs, quba_data):
     # Every value names the protocol that produced it (parameters aside, which no protocol touches).
     assert all("protocol=quba_paper@v1" in r["spec"] for r in model["results"] if r["dimension"] != "accuracy")
     [c_rob] = [r for r in model["results"] if r["name"] == "c_rob"]
-    assert "corruptions=views" in c_rob["spec"]
+    assert "corruptions=views,pipeline=release" in c_rob["spec"]  # the release-style default (issue 20)
     print("QUBA dimensions of", model["model"], json.dumps(columns, indent=1))
 
     for column in ("Acc", "Class Balance", "Shape Bias"):

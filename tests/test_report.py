@@ -72,3 +72,18 @@ def test_user_mistakes(tmp_path):
         write_report(results.drop(columns=["Shape Bias"]), tmp_path, protocol="pixel")
     index = write_report(results, tmp_path, protocol="quba_paper")  # one model: no evaluated-model heatmap
     assert "Fewer than 3 evaluated models" in index.read_text()
+
+
+def test_a_model_with_a_non_release_c_rob_is_scored_but_not_ranked(tmp_path):
+    """Issue 20: a C-Rob not made with the ImageNet-C release's pipeline is not comparable with the published
+    values, so the report gives that model no published rank and says why; the others keep theirs."""
+    reason = "C-Rob from pipeline=model_input"
+    write_report(_results(MODELS), tmp_path, protocol="quba_paper", unranked={"ResNet50": reason})
+    ranking = pd.read_csv(tmp_path / "ranking.csv").set_index("model")
+    assert pd.isna(ranking.loc["ResNet50", "published_rank"]) and ranking.loc["ResNet50", "note"] == reason
+    assert ranking.loc["EVA02-b-21k", "published_rank"] == 1 and pd.isna(ranking.loc["EVA02-b-21k", "note"])
+    assert ranking.loc["ResNet50", "QUBA"] == pytest.approx(
+        quba.published_table().set_index("model").loc["ResNet50", "QUBA"], abs=5e-4)
+    text = (tmp_path / "ResNet50" / "results.md").read_text()
+    assert f"not ranked among the published models: {reason}" in text and "rank " not in text
+    assert f"not ranked among the published models: {reason}" in (tmp_path / "index.html").read_text()

@@ -19,7 +19,7 @@ Dimensions register by name (:func:`register`); importing :mod:`jaxquba.dimensio
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from jaxquba.engine import Outputs, ViewRequest
 from jaxquba.errors import UserError, closest
@@ -40,15 +40,28 @@ class Context:
 
 @dataclasses.dataclass(frozen=True)
 class Pass:
-    """Views of one dataset to run, with the heads wanted from each."""
+    """Views of one dataset to run, with the heads wanted from each.
+
+    ``preprocess``: DataConfig fields (name, value) this pass's host preprocessing takes instead of the model's
+    (and of the dimension's ``data_config``), e.g. release-style ImageNet-C views start from the release's
+    Resize 256 / CenterCrop 224 whatever the model; () keeps the dimension's. The reduce sees the views of every
+    pass on a dataset under that dataset's spec, whatever their preprocessing."""
 
     dataset: str
     requests: tuple[ViewRequest, ...]
+    preprocess: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def of(cls, dataset: str, views: Sequence[View], heads: Sequence[str]) -> "Pass":
+    def of(cls, dataset: str, views: Sequence[View], heads: Sequence[str],
+           preprocess: Mapping[str, Any] | None = None) -> "Pass":
         """The same heads from every view."""
-        return cls(dataset, tuple(ViewRequest(v, tuple(heads)) for v in views))
+        requests = tuple(ViewRequest(v, tuple(heads)) for v in views)
+        return cls(dataset, requests, tuple(sorted((preprocess or {}).items())))
+
+    def data_config(self, dim: "Dimension", model_data: DataConfig) -> DataConfig:
+        """The host preprocessing of this pass of ``dim`` for a model whose own is ``model_data``."""
+        config = dim.data_config(self.dataset, model_data) if dim.data_config else model_data
+        return dataclasses.replace(config, **dict(self.preprocess))
 
 
 @dataclasses.dataclass(frozen=True)

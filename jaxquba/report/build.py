@@ -8,6 +8,7 @@ import datetime
 import html
 import re
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ def _html_table(table: pd.DataFrame, digits: int = 4) -> str:
 
 
 def write_report(results: pd.DataFrame, out_dir: str | Path, protocol: str,
-                 weights: np.ndarray | None = None) -> Path:
+                 weights: np.ndarray | None = None, unranked: Mapping[str, str] | None = None) -> Path:
     """Writes the report of ``results`` (a ``model`` column and the nine raw dimension columns of
     :data:`jaxquba.quba.COLUMNS`) into ``out_dir`` and returns the path of ``index.html``.
 
@@ -43,7 +44,9 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, protocol: str,
     share of published models beaten, QUBA and rank among the 326 published) and ``radar.png``. For the set:
     ``ranking.csv``/``ranking.md`` and ``spearman.png`` (published population, plus the evaluated models when
     there are at least three). ``protocol`` names the protocol that produced the results (``quba_paper`` or
-    ``pixel``); it is stated, with its version, on the page and in every table.
+    ``pixel``); it is stated, with its version, on the page and in every table. ``unranked``: model -> why its
+    values are not comparable with the published ones (e.g. a C-Rob not made with the ImageNet-C release's
+    pipeline); such a model is scored but given no rank among the published, and the reason is shown.
     """
     protocol = protocols.get(protocol).spec  # UserError for an unknown name; the spec carries the version
     if "model" not in results.columns or results["model"].astype(str).duplicated().any():
@@ -51,7 +54,7 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, protocol: str,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     values = quba.dimension_values(results, source="results")
-    ranking = tables.ranking_table(results, weights)
+    ranking = tables.ranking_table(results, weights, unranked)
     ranking.insert(0, "protocol", protocol)
     ranking.to_csv(out_dir / "ranking.csv", index=False)
     (out_dir / "ranking.md").write_text(f"Protocol: `{protocol}`\n\n" + tables.to_markdown(ranking))
@@ -64,7 +67,8 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, protocol: str,
         model_dir = out_dir / _slug(row.model)
         model_dir.mkdir(exist_ok=True)
         table = tables.model_table(model_values)
-        summary = f"QUBA {row.QUBA:+.3f}, rank {row.published_rank} of {total} among the published models"
+        summary = (f"QUBA {row.QUBA:+.3f}, rank {row.published_rank} of {total} among the published models"
+                   if not row.note else f"QUBA {row.QUBA:+.3f}, not ranked among the published models: {row.note}")
         table.assign(protocol=protocol, QUBA=row.QUBA, published_rank=row.published_rank).to_csv(
             model_dir / "results.csv", index=False)
         (model_dir / "results.md").write_text(

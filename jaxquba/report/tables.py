@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -35,9 +37,15 @@ def model_table(values: np.ndarray) -> pd.DataFrame:
     })
 
 
-def ranking_table(results: pd.DataFrame, weights: np.ndarray | None = None) -> pd.DataFrame:
-    """The evaluated models ranked by QUBA, with their raw dimension values and rank among the published."""
+def ranking_table(results: pd.DataFrame, weights: np.ndarray | None = None,
+                  unranked: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The evaluated models ranked by QUBA, with their raw dimension values and rank among the published.
+    ``unranked``: model -> why its values are not comparable with the published ones; such a model gets no
+    published rank (``<NA>``) and the reason in the ``note`` column."""
+    unranked = dict(unranked or {})
     ranked = quba.score_table(results, weights, source="results")
+    ranked["published_rank"] = ranked["published_rank"].astype("Int64").mask(ranked["model"].isin(list(unranked)))
+    ranked["note"] = ranked["model"].map(lambda m: unranked.get(m, ""))
     values = results.assign(model=results["model"].astype(str)).set_index("model")[list(quba.COLUMNS)]
     return ranked.join(values, on="model")
 
