@@ -190,3 +190,34 @@ def test_c_rob_plans_the_release_preprocessing_and_names_its_pipeline(imagenet_c
     assert values["c_rob"].value == pytest.approx(np.mean([(j + offset) % 5 / 4 for j in range(75)]))
     assert all(f"pipeline={pipeline}" in v.spec for v in values.values())
     assert (Q.c_rob_not_comparable(values["c_rob"].spec) is None) == (pipeline == "release")
+
+
+def test_generalization_study_views_are_release_files_fed_as_stored():
+    """``--p2_imagenet_c=views``: the 19 x 5 release views of the reference, on the study's Resize 256 bilinear /
+    CenterCrop 224 (the release's own preprocessing) and fed as stored (no second transform); the mean is over
+    the 95 per-view accuracies, and its spec names the pipeline."""
+    import types
+
+    from jaxquba import main as M
+    from jaxquba import zoo
+    from jaxquba.dimensions import generalization as G
+    from jaxquba.engine import Outputs
+    from jaxquba.protocols import PROTOCOLS
+
+    datasets = G.P2Datasets(imagenet_c_root="views")
+    assert datasets.imagenet_c() == {} and datasets.imagenet_c_on_device
+    [dim] = [d for d in G.make_dimensions(datasets) if d.name == "p2_imagenet_c"]
+    states = {"ref": M.DatasetState("ref", "ref", source=object())}
+    plan = M.plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
+                                                                                data_dir=None),
+                        states, [dim], PROTOCOLS["quba_paper"])
+    [((_, transform), requests)] = plan.groups.items()
+    assert transform.spec == "short256-bilinear-crop224" and len(requests) == 95
+    assert requests[0].view.name == "imagenet_c(name=gaussian_noise,severity=1,transform=as_stored)"
+    labels = np.arange(4)
+    views = {r.view.name: {"top1": np.where(np.arange(4) < k % 5, labels, -1)} for k, r in enumerate(requests)}
+    [(_, ctx, passes)] = plan.dimensions
+    values = dim.reduce(plan.outputs_for(dim, passes, {key: Outputs(views, labels, labels, {})
+                                                       for key in plan.groups}, states), ctx)
+    assert values[0].value == pytest.approx(100 * np.mean([k % 5 / 4 for k in range(95)]))
+    assert "pipeline=release" in values[0].spec and len(values) == 96
