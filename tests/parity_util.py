@@ -48,9 +48,10 @@ def informative_random_state(model, seed: int = 0) -> None:
     def draw(shape, low, high):
         return torch.rand(shape, generator=gen) * (high - low) + low
 
+    saved = set(model.state_dict())  # non-persistent buffers (EVA's RoPE table ``rope.pos_embed``) are derived
     with torch.no_grad():
         for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if not t.is_floating_point():
+            if not t.is_floating_point() or name not in saved:
                 continue
             leaf = name.rsplit(".", 1)[-1]
             if leaf == "running_var":
@@ -67,6 +68,13 @@ def informative_random_state(model, seed: int = 0) -> None:
                 t.copy_(draw(t.shape, 1.0, 5.5))
             elif t.ndim == 1 and leaf in ("bias", "q_bias", "v_bias"):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+            elif t.ndim >= 2 and leaf == "weight":
+                # Rows initialised near zero (SwiGLU gates: std 1e-6; small head init scales) would hide a
+                # transposed or swapped projection: redraw them at the usual 0.02 scale.
+                rows = t.reshape(t.shape[0], -1)
+                tiny = rows.std(dim=1) < 1e-4
+                if tiny.any():
+                    rows[tiny] = torch.randn((int(tiny.sum()), rows.shape[1]), generator=gen) * 0.02
 
 
 def timm_reference(timm, name: str):
