@@ -8,6 +8,7 @@ Command-line entry points catch it and print the message without a traceback; ge
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from typing import Callable, Iterable, TypeVar
 
@@ -28,9 +29,17 @@ def closest(name: str, known: Iterable[str], n: int = 5) -> list[str]:
 
 
 def run_cli(main: Callable[[], T]) -> T:
-    """Runs ``main``; a :class:`UserError` becomes 'error: <message>' on stderr and exit status 2."""
+    """Runs ``main``; a :class:`UserError` becomes 'error: <message>' on stderr and exit status 2. A reader that
+    closes stdout early (``... | head``) ends the command quietly with status 0: what it wanted was printed."""
     try:
-        return main()
+        result = main()
+        sys.stdout.flush()  # inside the try: a closed pipe shows at this flush when the output fit in its buffer
+        return result
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would report that failure too: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None

@@ -201,17 +201,37 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                          "spec": v.spec, "column": v.column,
                          "examples": {name: examples[name] for name, _ in groups}, "preprocess": preprocess}
                         for v in values]
-        if results:
-            import pandas as pd
-            fields = {**output_fields(classifier, "", "", "", protocol, settings.seed), "kind": "results",
-                      "max_examples": settings.max_examples}
-            del fields["dataset"], fields["preprocess"], fields["view"]
-            table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("examples", "preprocess")}
-                                  for r in results])
-            store.write_table(fields, table.assign(model=classifier.spec.name, protocol=protocol.spec))
+        write_result_tables(store, results, output_fields(classifier, "", "", "", protocol, settings.seed),
+                            settings.max_examples)
     return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
             "max_examples": settings.max_examples, "results": results, "skipped": skipped}
+
+
+def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, Any], max_examples: int) -> None:
+    """One parquet table per (dimension, reference dataset) of a model's run, its spec the run's fields (model,
+    weights digest, precision, protocol, seed, max_examples) plus both: a later run of other dimensions or data adds
+    tables beside it, and a rerun of the same replaces only its own. Each row: a value, its spec, the examples and
+    host preprocessing of the dataset it was measured on, and when it was written."""
+    import datetime
+
+    import pandas as pd
+
+    from jaxquba import value_spec
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    run = {k: v for k, v in fields.items() if k not in ("dataset", "preprocess", "view")}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        dataset = value_spec.parse(r["spec"])["dataset"]
+        own = dataset if dataset in r["examples"] else r["dataset"]  # a mean over many sets: the reference's
+        groups.setdefault((r["dimension"], r["dataset"]), []).append({
+            **{k: v for k, v in r.items() if k not in ("examples", "preprocess")},
+            "examples": r["examples"].get(own, sum(r["examples"].values())),
+            "preprocess": r["preprocess"].get(own, ""), "time": now})
+    for (dimension, dataset), rows in groups.items():
+        table = pd.DataFrame(rows).assign(model=fields["model"], protocol=fields["protocol"])
+        store.write_table({**run, "kind": "results", "max_examples": max_examples, "dimension": dimension,
+                           "reference": dataset}, table)
 
 
 def _listing(specs) -> str:

@@ -12,9 +12,12 @@ Command line::
 
     python -m jaxquba.quba --table=results.csv [--quba_weights=acc=1,adv=0.5] [--json=out.json]
 
-scores every row of a CSV that has a ``model`` column and the nine dimension columns of the published table
-(``Acc, Adv. Rob., C-Rob., OOD Rob., Cal. Err., Class Balance, Obj. Foc., Shape Bias, Params``; Params in
-millions, the rest as fractions), prints the ranking and each model's rank among the published models.
+scores every row of a CSV that has a ``model`` column and the nine dimension columns of the published table,
+named short (``Acc, Adv. Rob., C-Rob., OOD Rob., Cal. Err., Class Balance, Obj. Foc., Shape Bias, Params``) or long
+(``Accuracy, Adversarial Robustness, ..., Parameters``), in any case; Params in millions, the rest as fractions.
+It prints the ranking and each model's rank among the published models; every row keeps its identity (``row``: the
+table's own ``row`` column where it has one, else its position from 0), since names need not be unique (the
+published table has 326 rows and 211 distinct names).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import functools
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -42,18 +46,19 @@ class Dimension:
     std: float            # σ of P1.4
     direction: int        # +1: higher is better; −1: lower is better
     default_weight: float
+    long_name: str        # the name spelled out (the project web page's table and plot axes)
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("Acc", "acc", 0.7990557251908397, 0.034685710545946026, +1, 1.0),
-    Dimension("Adv. Rob.", "adv", 0.18583778826016084, 0.11083062192390095, +1, 1 / 3),
-    Dimension("C-Rob.", "crob", 0.5298791080592711, 0.23383978329969085, +1, 1 / 3),
-    Dimension("OOD Rob.", "ood", 0.5664841617855405, 0.14548627504237352, +1, 1 / 3),
-    Dimension("Cal. Err.", "cal", 0.004479927389289115, 0.0026752085291489288, -1, 1.0),
-    Dimension("Class Balance", "balance", 0.783356376851669, 0.024047971612660052, +1, 1.0),
-    Dimension("Obj. Foc.", "focus", 0.9286352601551336, 0.017724144886557092, +1, 1 / 2),
-    Dimension("Shape Bias", "shape", 0.30548520497464765, 0.08354531823072534, +1, 1 / 2),
-    Dimension("Params", "params", 55.28778625954198, 42.8890536095964, -1, 1.0),
+    Dimension("Acc", "acc", 0.7990557251908397, 0.034685710545946026, +1, 1.0, "Accuracy"),
+    Dimension("Adv. Rob.", "adv", 0.18583778826016084, 0.11083062192390095, +1, 1 / 3, "Adversarial Robustness"),
+    Dimension("C-Rob.", "crob", 0.5298791080592711, 0.23383978329969085, +1, 1 / 3, "Corruption Robustness"),
+    Dimension("OOD Rob.", "ood", 0.5664841617855405, 0.14548627504237352, +1, 1 / 3, "OOD Robustness"),
+    Dimension("Cal. Err.", "cal", 0.004479927389289115, 0.0026752085291489288, -1, 1.0, "Calibration Error"),
+    Dimension("Class Balance", "balance", 0.783356376851669, 0.024047971612660052, +1, 1.0, "Class Balance"),
+    Dimension("Obj. Foc.", "focus", 0.9286352601551336, 0.017724144886557092, +1, 1 / 2, "Object Focus"),
+    Dimension("Shape Bias", "shape", 0.30548520497464765, 0.08354531823072534, +1, 1 / 2, "Shape Bias"),
+    Dimension("Params", "params", 55.28778625954198, 42.8890536095964, -1, 1.0, "Parameters"),
 )
 COLUMNS: tuple[str, ...] = tuple(d.column for d in DIMENSIONS)
 DEFAULT_WEIGHTS = np.array([d.default_weight for d in DIMENSIONS])
@@ -93,6 +98,29 @@ def parse_weights(text: str | None) -> np.ndarray:
     if weights.sum() == 0:
         raise UserError("--quba_weights: all weights are 0; give at least one dimension a positive weight")
     return weights
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+# Every accepted spelling of a dimension's column, folded (lower case, letters and digits only) -> its column.
+_SPELLINGS = {_folded(n): d.column for d in DIMENSIONS for n in (d.column, d.long_name, d.key)}
+
+
+def canonical_columns(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+    """``table`` with its dimension columns renamed to the short published names, whichever accepted spelling
+    (short, long, weight key; any case and punctuation) it used; UserError where two columns name one dimension."""
+    renames, seen = {}, {}
+    for column in table.columns:
+        target = _SPELLINGS.get(_folded(column))
+        if target is None:
+            continue
+        if target in seen:
+            raise UserError(f"{source}: columns {seen[target]!r} and {column!r} both name {target!r}")
+        seen[target] = column
+        renames[column] = target
+    return table.rename(columns=renames)
 
 
 def dimension_values(table: pd.DataFrame, source: str = "table") -> np.ndarray:
@@ -148,15 +176,18 @@ def published_ranks(scores: np.ndarray, weights: np.ndarray | None = None) -> np
 
 
 def score_table(table: pd.DataFrame, weights: np.ndarray | None = None, source: str = "table") -> pd.DataFrame:
-    """``model``, ``QUBA``, ``rank`` (within the table, 1 = best) and ``published_rank`` (among the 326 published
-    models plus this one), sorted best first."""
+    """``rank`` (within the table, 1 = best), ``row`` (the table's ``row`` column, else the row's position from 0),
+    ``model``, ``QUBA`` and ``published_rank`` (among the 326 published models plus this one), sorted best first
+    (ties by row). Dimension columns may use any spelling :func:`canonical_columns` accepts."""
     if "model" not in table.columns:
         raise UserError(f"{source}: needs a 'model' column naming each row")
-    scores = quba_scores(dimension_values(table, source), weights)
-    ranked = pd.DataFrame({"model": table["model"].astype(str).to_numpy(), "QUBA": scores,
+    scores = quba_scores(dimension_values(canonical_columns(table, source), source), weights)
+    rows = table["row"].to_numpy() if "row" in table.columns else np.arange(len(table))
+    ranked = pd.DataFrame({"row": rows, "model": table["model"].astype(str).to_numpy(), "QUBA": scores,
                            "published_rank": published_ranks(scores, weights)})
     ranked["rank"] = ranked["QUBA"].rank(ascending=False, method="min").astype(int)
-    return ranked.sort_values(["rank", "model"]).reset_index(drop=True)[["rank", "model", "QUBA", "published_rank"]]
+    return ranked.sort_values(["rank", "row"], kind="stable").reset_index(drop=True)[
+        ["rank", "row", "model", "QUBA", "published_rank"]]
 
 
 def _read_table(path: str) -> pd.DataFrame:
@@ -170,23 +201,28 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(prog="python -m jaxquba.quba", description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", required=True, help="CSV with a 'model' column and the nine dimension columns")
     parser.add_argument("--quba_weights", default=None, help="e.g. acc=1,adv=0.5 (magnitudes; others keep defaults)")
-    parser.add_argument("--json", default=None, help="write [{model, quba, rank, published_rank}, ...] here")
+    parser.add_argument("--json", default=None, help="write [{row, model, quba, rank, published_rank}, ...] here")
     args = parser.parse_args(argv)
     weights = parse_weights(args.quba_weights)
     ranked = score_table(_read_table(args.table), weights, source=args.table)
     total = len(_published()) + 1
     shown = ranked.assign(QUBA=ranked["QUBA"].map("{:+.3f}".format),
                           published_rank=ranked["published_rank"].map(lambda r: f"{r} of {total}"))
-    print(shown.to_string(index=False))
-    if args.json:
-        records = [{"model": r.model, "quba": float(r.QUBA), "rank": int(r.rank),
+    if args.json:  # before printing: a reader that closes the pipe early must not cost the file
+        records = [{"row": _plain(r.row), "model": r.model, "quba": float(r.QUBA), "rank": int(r.rank),
                     "published_rank": int(r.published_rank)} for r in ranked.itertuples()]
         try:
             with open(args.json, "w") as f:
                 json.dump(records, f, indent=1)
         except OSError as e:
             raise UserError(f"--json: cannot write {args.json}: {e}") from None
+    print(shown.to_string(index=False))
     return ranked
+
+
+def _plain(value):
+    """A row identity as JSON has it (numpy integers become ints)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 if __name__ == "__main__":

@@ -15,21 +15,28 @@ Layout under the store root::
 Per-example outputs are stored in chunks of examples so an interrupted evaluation only loses the chunk it was
 computing. Every file is written to a temporary name in the same folder, fsynced, then renamed over the final name
 (``os.replace`` is atomic on POSIX), so a reader sees either the whole old file, the whole new one, or nothing.
+
+The root may be a remote path (``gs://bucket/run``: etils.epath, where gcsfs or TensorFlow's gfile is installed);
+there an object is written whole and then moved over its final name. No file lock is taken anywhere (object
+stores and many network file systems have none): the index is rewritten until what a writer wrote is what it then
+lists, which leaves every entry in it whoever writes last (see ``Store._rebuild_index``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
-from pathlib import Path
+import uuid
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+from etils import epath
+
+Path = epath.Path
 
 _CHUNK_NAME = re.compile(r"^(\d+)-(\d+)\.npz$")
 
@@ -47,14 +54,30 @@ def spec_digest(spec: str) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:20]
 
 
+def is_local(path) -> bool:
+    """Whether ``path`` is on a local (POSIX) file system rather than behind a URI scheme (``gs://``)."""
+    return "://" not in os.fspath(path)
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; on success fsyncs it and renames it over ``path``.
+def atomic_path(path) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; on success it is moved over ``path`` (locally: fsynced, then
+    ``os.replace``). Write to it with ``tmp.open("wb")`` (or ``write_bytes``), which works on every file system.
 
     If the body raises (or the process dies), ``path`` is untouched and only a hidden ``.tmp`` file may remain.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_local(path):
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            yield tmp
+            tmp.replace(path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                tmp.unlink(missing_ok=True)
+            raise
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -69,7 +92,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -77,37 +100,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """An advisory ``flock`` on ``path`` (created if absent) for the body's duration."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+def write_npz_atomic(path, arrays: Mapping[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
+        with tmp.open("wb") as f:
             np.savez(f, **arrays)
 
 
 class OutputEntry:
     """The chunked per-example outputs of one spec (one model on one dataset under one view)."""
 
-    def __init__(self, folder: Path, spec: str):
+    def __init__(self, folder, spec: str):
         self.folder = folder
         self.spec = spec
 
@@ -119,7 +130,7 @@ class OutputEntry:
         path = self.chunk_path(start, stop)
         if not path.is_file():
             return None
-        with np.load(path) as npz:
+        with path.open("rb") as f, np.load(f) as npz:
             return frozenset(npz.files)
 
     def has_chunk(self, start: int, stop: int, fields: tuple[str, ...]) -> bool:
@@ -128,7 +139,7 @@ class OutputEntry:
         return stored is not None and set(fields) <= stored
 
     def read_chunk(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        with np.load(self.chunk_path(start, stop)) as npz:
+        with self.chunk_path(start, stop).open("rb") as f, np.load(f) as npz:
             return {name: npz[name] for name in npz.files}
 
     def write_chunk(self, start: int, stop: int, arrays: Mapping[str, np.ndarray], *, replace: bool = False) -> None:
@@ -153,7 +164,7 @@ class Store:
     """A results folder. Only the writer process (process 0 of a multi-host run) may write."""
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
 
     def _register(self, kind: str, fields: Mapping[str, Any]) -> tuple[str, str]:
         spec = canonical_spec(fields)
@@ -165,11 +176,17 @@ class Store:
         return spec, digest
 
     def _rebuild_index(self) -> None:
-        # Serialised across processes and threads: each writer lists specs/ *after* writing its own spec, so the
-        # last rebuild to take the lock sees every entry. Without it, a rebuild that listed before another run's
-        # spec appeared could replace the index written after it, dropping that entry.
-        with _exclusive_lock(self.root / ".index.lock"):
-            write_bytes_atomic(self.root / "index.tsv", "".join(self._index_lines()).encode())
+        # Lock-free: each writer lists specs/ *after* writing its own spec, writes the index, and lists again; it
+        # writes again until the listing equals what it wrote. Whoever writes last then wrote a listing taken after
+        # every spec that exists, so a rebuild that listed before another run's spec appeared and wrote after it
+        # cannot leave that entry out. (A lock would need fcntl, which object stores do not have.)
+        lines = self._index_lines()
+        while True:
+            write_bytes_atomic(self.root / "index.tsv", "".join(lines).encode())
+            again = self._index_lines()
+            if again == lines:
+                return
+            lines = again
 
     def _index_lines(self) -> list[str]:
         lines = []
@@ -190,8 +207,7 @@ class Store:
     def write_table(self, fields: Mapping[str, Any], table) -> Path:
         """Writes a pandas DataFrame as parquet under its spec; returns the path."""
         path = self.table_path(fields)
-        with atomic_path(path) as tmp:
-            table.to_parquet(tmp, index=False)
+        write_bytes_atomic(path, table.to_parquet(index=False))
         return path
 
     def index(self) -> list[tuple[str, str, str]]:

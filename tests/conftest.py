@@ -2,12 +2,14 @@
 
 Tests that read ``../shared/data`` use the ``shared_data`` fixture: where the folder is absent they skip with the
 reason, and with ``JAXQUBA_REQUIRE_SHARED_DATA=1`` (set by ``.ci/run``) the skip becomes a failure, so CI always
-runs them. Tests that need PyTorch/timm use ``timm_module`` the same way (``JAXQUBA_REQUIRE_TORCH=1``).
+runs them. Tests that need PyTorch/timm use ``timm_module`` the same way (``JAXQUBA_REQUIRE_TORCH=1``), and tests
+that open a page in headless Chromium (Debian package ``chromium``) use ``chromium`` (``JAXQUBA_REQUIRE_CHROMIUM=1``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import jax
 import pytest
@@ -40,6 +42,16 @@ def timm_module():
         return import_timm()
     except Exception as e:  # UserError or an import failure inside torch
         _missing("PyTorch + timm", "JAXQUBA_REQUIRE_TORCH", f"pip install -e '.[test]' ({e})")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The path of a headless-capable Chromium."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    _missing("Chromium", "JAXQUBA_REQUIRE_CHROMIUM", "apt-get install -y chromium (Debian package)")
 
 
 def pytest_configure(config):

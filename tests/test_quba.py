@@ -94,3 +94,38 @@ def test_cli_user_mistakes_without_traceback(tmp_path):
     for args, message in cases:
         run = subprocess.run([sys.executable, "-m", "jaxquba.quba", *args], capture_output=True, text=True)
         assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_cli_reads_long_and_short_names_in_any_case_and_keeps_row_identity(tmp_path):
+    """The published table as the web page names it (display names, which repeat: 326 rows, 211 distinct names), its
+    dimension columns renamed to the long names in upper case: every row scores as published and keeps its row."""
+    published = quba.published_table().assign(model=lambda t: t["display_name"])
+    assert len(published) == 326 and published["model"].nunique() == 211
+    renames = {d.column: d.long_name.upper() for d in quba.DIMENSIONS}
+    path, out = tmp_path / "long.csv", tmp_path / "ranking.json"
+    published.rename(columns=renames).to_csv(path, index=False)
+    done = subprocess.run([sys.executable, "-m", "jaxquba.quba", f"--table={path}", f"--json={out}"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())
+    assert sorted(r["row"] for r in records) == list(published["row"])
+    by_row = published.set_index("row")
+    for r in records:
+        assert r["model"] == by_row.loc[r["row"], "model"]
+        assert r["quba"] == pytest.approx(by_row.loc[r["row"], "QUBA"], abs=5e-4)  # published with 3 decimals
+    # Without a row column, the row is the position in the file; short names in lower case are read as well.
+    table = published.drop(columns=["row"]).rename(columns={c: c.lower() for c in quba.COLUMNS})
+    ranked = quba.score_table(table)
+    assert sorted(ranked["row"]) == list(range(len(published)))
+    twice = published.assign(Accuracy=published["Acc"])
+    with pytest.raises(UserError, match="both name 'Acc'"):
+        quba.score_table(twice)
+
+
+def test_cli_exits_quietly_when_the_reader_closes_the_pipe(tmp_path):
+    path = tmp_path / "published.csv"
+    quba.published_table().to_csv(path, index=False)
+    # `true` exits without reading, long before Python has imported pandas: every write meets a closed pipe.
+    done = subprocess.run(f"set -o pipefail; {sys.executable} -m jaxquba.quba --table={path} | true", shell=True,
+                          executable="/bin/bash", capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -66,7 +66,8 @@ class Pass:
 
 @dataclasses.dataclass(frozen=True)
 class Value:
-    """One measured number. ``spec`` names it completely, ``metric@dataset`` (robustness_metrics' convention);
+    """One measured number. ``spec`` names it completely in the grammar of :mod:`jaxquba.value_spec`,
+    ``metric@dataset[key=value,...]`` (robustness_metrics' convention plus the conditions);
     ``column`` is the published QUBA table column it measures, if any (e.g. ``Acc``)."""
 
     name: str

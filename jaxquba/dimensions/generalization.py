@@ -49,6 +49,7 @@ from typing import Callable, Mapping
 import numpy as np
 from absl import flags
 
+from jaxquba import value_spec
 from jaxquba.dimensions.base import Dimension, Pass, Value, register
 from jaxquba.dimensions.heads import HEAD_DECISION16, HEAD_IMAGENET_A, HEAD_IMAGENET_R
 from jaxquba.engine import Outputs
@@ -159,7 +160,7 @@ def _top1(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float
 
 
 def _value(column: str, value: float, dataset: str, view: str | None = None) -> Value:
-    spec = f"{column}@{dataset}" + (f"({view})" if view else "")
+    spec = value_spec.render(column, dataset, **({"view": view} if view else {}))
     return Value(column, float(value), spec, column=column)
 
 
@@ -176,9 +177,8 @@ def _corruption_values(outputs: Mapping[str, Outputs], specs: Mapping[tuple[str,
                        corruptions) -> list[Value]:
     accs = {key: _top1(outputs[spec]) for key, spec in specs.items()}
     values = [_value(f"{column}/{c}/{s}", a, specs[(c, s)]) for (c, s), a in accs.items()]
-    first = next(iter(specs.values()))
-    mean = Value(column, benchmarks.corruption_mean(accs, corruptions), f"{column}@{first}+{len(specs) - 1} more",
-                 column=column)
+    mean_spec = value_spec.render(column, value_spec.common_dataset(specs.values()), sets=len(specs))
+    mean = Value(column, benchmarks.corruption_mean(accs, corruptions), mean_spec, column=column)
     return [mean] + values
 
 

@@ -69,6 +69,7 @@ from jaxquba.errors import UserError
 from jaxquba.metrics import calibration, class_balance, robustness
 from jaxquba.metrics.object_focus import load_in_to_in9, object_focus
 from jaxquba.metrics.sixteen_class import shape_bias
+from jaxquba.value_spec import render as render_value_spec
 from jaxquba.views.attacks import fgsm_view, pgd_view
 from jaxquba.views.base import CLEAN, View
 from jaxquba.views.corruptions import corruption_view
@@ -151,8 +152,7 @@ class QubaDatasets:
 
 def value_spec(metric: str, dataset: str, ctx: Context, **details: str) -> str:
     """``metric@dataset[protocol=...,k=v]``: what was measured, on which data, under which protocol."""
-    fields = {"protocol": ctx.protocol.spec, **details}
-    return f"{metric}@{dataset}[" + ",".join(f"{k}={v}" for k, v in fields.items()) + "]"
+    return render_value_spec(metric, dataset, protocol=ctx.protocol.spec, **details)
 
 
 def top1_accuracy(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float:
