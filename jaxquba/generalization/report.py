@@ -44,7 +44,7 @@ def rows_from_summary(summary: Mapping[str, Any], mode: str = "p2_paper") -> dic
             rows[entry["model"]] = table_row(values, mode)
     if not rows:
         raise UserError("the summary has no generalization-study values: run python -m jaxquba.main "
-                        "--flagfile=flags/biases.flags --model=...")
+                        "--flagfile=biases.flags --model=...")
     return rows
 
 
