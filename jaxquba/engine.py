@@ -232,6 +232,7 @@ class Engine:
         self.params = put_params(classifier.params, param_shardings(classifier.params, self.mesh, min_split_size))
         self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
         self._steps: dict[tuple, Callable] = {}
+        self._compiled: set[tuple[int, int]] = set()  # (step, image size) pairs already compiled
 
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
         key = tuple((r.view.name, r.heads) for r in requests)
@@ -290,17 +291,28 @@ class Engine:
                                                                  (self.batch_size,) + x.shape[1:]), local)
 
     def run_range(self, reader: Reader, start: int, stop: int, requests: Sequence[ViewRequest],
-                  progress: Callable[[int], None] | None = None, image_size: int | None = None) -> Outputs:
+                  progress: Callable[[int], None] | None = None, image_size: int | None = None,
+                  status: Callable[[str | None], None] | None = None) -> Outputs:
         """Outputs of ``requests`` on examples [start, stop), gathered in dataset order on every process.
         ``image_size``: the side of the reader's images where it is not the model's input size (a pass with its
-        own preprocessing)."""
+        own preprocessing). ``status`` is told what the step is doing while it compiles (the first call of a step
+        traces and compiles synchronously, often for minutes) and ``None`` when it is done."""
         if not 0 <= start < stop:
             raise ValueError(f"empty range [{start}, {stop})")
         step = self._step(requests)
+        size = image_size or self.image_size
+        compiling = (id(step), size) not in self._compiled
         gathered: list[dict] = []
         pending = None
-        for batch in self._device_batches(reader, start, stop, image_size or self.image_size):
+        for batch in self._device_batches(reader, start, stop, size):
+            if compiling and status is not None:
+                status(f"compiling the step for {len(requests)} view{'s' if len(requests) > 1 else ''}")
             outputs = step(self.params, batch)  # dispatched asynchronously: the next batch is read while it runs
+            if compiling:
+                self._compiled.add((id(step), size))
+                compiling = False
+                if status is not None:
+                    status(None)
             if pending is not None:
                 gathered.append(self._to_host(pending, progress))
             pending = outputs
@@ -370,7 +382,7 @@ def plan_chunks(num_examples: int, requests: Sequence[ViewRequest], entries: Map
 
 def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries: Mapping[str, OutputEntry], *,
              overwrite: bool = False, progress: Callable[[int], None] | None = None,
-             image_size: int | None = None) -> int:
+             image_size: int | None = None, status: Callable[[str | None], None] | None = None) -> int:
     """Computes every planned chunk and stores it (process 0 writes), one atomic file per chunk and view.
 
     A run killed at any moment loses at most the chunks in flight; the next run's plan skips the stored ones.
@@ -380,7 +392,7 @@ def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries
     for plan in plans:
         if not plan.todo:
             continue
-        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress, image_size)
+        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress, image_size, status)
         if jax.process_index() == 0:
             common = {"labels": out.labels, "example_ids": out.example_ids,
                       **{_EXTRA_PREFIX + k: v for k, v in out.extras.items()}}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +180,9 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                               overwrite=settings.overwrite)
         reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
         todo = sum(p.stop - p.start for p in plans if p.todo)
-        with _progress(f"{classifier.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as update:
-            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=update,
-                       image_size=transform.size)
+        with _progress(f"{classifier.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as bar:
+            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=bar.update,
+                       status=bar.status, image_size=transform.size)
         if jax.process_index() == 0:
             outputs[(name, transform)] = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
         examples[name] = n
@@ -254,11 +256,17 @@ def _state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -
 
 
 class _progress:
-    """A tqdm bar (images, images/s, ETA) on process 0; a no-op elsewhere or when there is nothing to compute."""
+    """A tqdm bar (images, images/s, ETA) on process 0; a no-op elsewhere or when there is nothing to compute.
+
+    While the step compiles (the first batch of a pass; minutes on a CPU) the bar says so with the seconds elapsed,
+    refreshed every second from a thread, instead of sitting at 0%; the compile time is logged, and the bar's clock
+    restarts after it so that images/s and the ETA measure evaluation only."""
 
     def __init__(self, description: str, total: int):
         import jax
         self.bar = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
         if total and jax.process_index() == 0:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=description, unit="img", dynamic_ncols=True, file=sys.stderr)
@@ -266,10 +274,47 @@ class _progress:
             logging.info("%s: every chunk is stored already", description)
 
     def __enter__(self):
-        return self.bar.update if self.bar is not None else None
+        return self
+
+    def update(self, examples: int) -> None:
+        if self.bar is not None:
+            self.bar.update(examples)
+
+    def status(self, text: str | None) -> None:
+        """Shows ``text`` with a ticking elapsed time until called with ``None``."""
+        if self.bar is None:
+            return
+        if text is None:
+            self._end_status()
+            return
+        self._stop.clear()
+        started = time.monotonic()
+
+        def tick():
+            while True:
+                self.bar.set_postfix_str(f"{text}... {time.monotonic() - started:.0f} s", refresh=True)
+                if self._stop.wait(1.0):
+                    return
+
+        self._status_text, self._status_start = text, started
+        self._ticker = threading.Thread(target=tick, daemon=True)
+        self._ticker.start()
+
+    def _end_status(self) -> None:
+        if self._ticker is None:
+            return
+        self._stop.set()
+        self._ticker.join()
+        self._ticker = None
+        seconds = time.monotonic() - self._status_start
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.write(f"{self.bar.desc}: {self._status_text.replace('compiling', 'compiled')} in {seconds:.0f} s",
+                       file=sys.stderr)
+        self.bar.reset(total=self.bar.total)  # n is still 0: the clock restarts so images/s excludes the compile
 
     def __exit__(self, *exc):
         if self.bar is not None:
+            self._end_status()
             self.bar.close()
 
 

@@ -2,13 +2,15 @@
 
 Each has a ``*_with_*`` form that takes the random draws explicitly (snow layer and angle, frost crop, fog's plasma
 map, spatter's liquid layer), so tests can feed the reference's draws, and a keyed form that draws them with JAX.
-Frost images are read at trace time from the installed ``imagecorruptions`` package, never shipped here.
+Frost images are read at trace time from the files of the installed ``imagecorruptions`` package (the ``demo``
+extra declares it), never shipped here; the package itself is not imported (it needs ``pkg_resources``).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -55,20 +57,30 @@ def snow(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return snow_with_draws(x, severity, noise, jax.random.uniform(angle_key, (), minval=-135.0, maxval=-45.0))
 
 
+def frost_folder() -> Path:
+    """The ``frost`` folder of the installed ``imagecorruptions`` package, found without importing it."""
+    spec = importlib.util.find_spec("imagecorruptions")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the frost corruption reads its frost images from the `imagecorruptions` package: "
+                        "pip install imagecorruptions==1.1.2 (or jaxquba[demo])")
+    return Path(next(iter(spec.submodule_search_locations))) / "frost"
+
+
 @functools.cache
 def frost_layers(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The 5 frost images, RGB uint8, each rescaled for an h x w image as the reference does (cubic, OpenCV),
     stacked into one zero-padded array; and their (height, width) sizes."""
+    folder = frost_folder()
     try:
-        import cv2
-        folder = importlib.resources.files("imagecorruptions") / "frost"
+        import cv2  # the reference's decoder and cubic resize; opencv-python comes with imagecorruptions
     except ImportError as e:
-        raise UserError("the frost corruption reads its frost images from the `imagecorruptions` package: "
-                        f"pip install imagecorruptions ({e})") from None
+        raise UserError(f"the frost corruption resizes its frost images with OpenCV as the reference does: "
+                        f"pip install imagecorruptions==1.1.2 (or jaxquba[demo]) ({e})") from None
     layers = []
     for name in FROST_FILES:
-        with importlib.resources.as_file(folder / name) as path:
-            frost = cv2.imread(str(path))
+        frost = cv2.imread(str(folder / name))
+        if frost is None:
+            raise UserError(f"cannot read the frost image {folder / name}: reinstall imagecorruptions==1.1.2")
         fh, fw = frost.shape[:2]
         factor = 1.1 * max(1.0, h / fh, w / fw)
         frost = cv2.resize(frost, dsize=(int(np.ceil(fw * factor)), int(np.ceil(fh * factor))),
