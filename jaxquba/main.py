@@ -259,7 +259,7 @@ class _progress:
     """A tqdm bar (images, images/s, ETA) on process 0; a no-op elsewhere or when there is nothing to compute.
 
     While the step compiles (the first batch of a pass; minutes on a CPU) the bar says so with the seconds elapsed,
-    refreshed every second from a thread, instead of sitting at 0%; the compile time is logged, and the bar's clock
+    refreshed every second (every 15 s into a log file) from a thread, instead of sitting at 0%; the compile time is logged, and the bar's clock
     restarts after it so that images/s and the ETA measure evaluation only."""
 
     def __init__(self, description: str, total: int):
@@ -289,11 +289,12 @@ class _progress:
             return
         self._stop.clear()
         started = time.monotonic()
+        every = 1.0 if sys.stderr.isatty() else 15.0  # a log file gets a line per refresh: fewer of them
 
         def tick():
             while True:
                 self.bar.set_postfix_str(f"{text}... {time.monotonic() - started:.0f} s", refresh=True)
-                if self._stop.wait(1.0):
+                if self._stop.wait(every):
                     return
 
         self._status_text, self._status_start = text, started
