@@ -8,6 +8,10 @@ A :class:`Source` is what the engine iterates: ``len(source)`` examples, ``sourc
 
 plus any source-specific extras (``real_labels``, ``texture_label``, ...). Index ``i`` always means the same example,
 which is what lets runs resume and several hosts read disjoint shards.
+
+``fingerprint`` digests what the examples are made of (files, sizes, modification times, a prepared dataset's
+version and record files), so results stored under a dataset's name are recomputed once its contents change.
+``skipped`` lists (file, reason) of inputs the source left out (undecodable images, duplicate rows).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 class Source(Protocol):
     name: str  # canonical dataset spec, e.g. "imagenet2012:validation" or "folder:/path"
     num_classes: int
+    fingerprint: str
+    skipped: list[tuple[str, str]]
 
     def __len__(self) -> int: ...
 

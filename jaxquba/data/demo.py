@@ -24,6 +24,8 @@ matplotlib grace_hopper 652   military uniform        Grace Hopper in US Navy un
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
 import io
 from pathlib import Path
 from typing import Any, Callable
@@ -76,6 +78,19 @@ class DemoSource:
 
     name = NAME
     num_classes = 1000
+    skipped: list[tuple[str, str]] = []
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The photos' list and the versions of the packages that ship them."""
+        versions = []
+        for package in ("scikit-image", "scikit-learn", "matplotlib"):
+            try:
+                versions.append(f"{package}={importlib.metadata.version(package)}")
+            except importlib.metadata.PackageNotFoundError:
+                versions.append(f"{package}=absent")
+        listing = ";".join(f"{photo}:{label}" for photo, label, _ in PHOTOS)
+        return hashlib.sha256(f"{listing}|{','.join(versions)}".encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(PHOTOS)

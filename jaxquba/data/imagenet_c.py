@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jaxquba.data.folder import decode_image, imagenet_wnids, is_image_file
+from jaxquba.data.folder import decode_image, files_fingerprint, imagenet_wnids, is_image_file
 from jaxquba.data.tfds_sources import TfdsLayout, TfdsSource
 from jaxquba.errors import UserError
 from jaxquba.views.corruptions import check as check_corruption
@@ -52,6 +52,8 @@ class ImageNetCFolderSource:
         if not self._files:
             raise UserError(f"no images under {folder}")
         self._folder = folder
+        self.fingerprint = files_fingerprint(folder, [p.relative_to(folder).as_posix() for p in self._files])
+        self.skipped: list[tuple[str, str]] = []
 
     def __len__(self) -> int:
         return len(self._files)

@@ -54,6 +54,8 @@ class TfdsSource:
                                 f"but reading needs array_record. Delete that folder and prepare it again: "
                                 f"{prepare_hint}") from e
             raise
+        self.fingerprint = _prepared_fingerprint(tfds.builder(tfds_name, data_dir=data_dir), split)
+        self.skipped: list[tuple[str, str]] = []
 
     def __len__(self) -> int:
         return len(self._records)
@@ -65,6 +67,20 @@ class TfdsSource:
         for feature, extra in self._layout.extras:
             example[extra] = _as_python(record[feature])
         return example
+
+
+def _prepared_fingerprint(builder, split: str) -> str:
+    """sha256 of the builder's name and version, the split, and the name, size and modification time of each
+    prepared file of that split (first 16 hex digits): a re-prepared dataset gets a new fingerprint."""
+    import hashlib
+    digest = hashlib.sha256(f"{builder.info.full_name}|{builder.info.version}|{split}".encode())
+    split_name = split.split("[")[0]
+    listing = builder.data_path.iterdir() if builder.data_path.exists() else ()  # absent under tfds's mock data
+    for path in sorted(listing, key=lambda p: p.name):
+        if f"-{split_name}." in path.name or path.name == "dataset_info.json":
+            stat = path.stat()
+            digest.update(f"{path.name}\t{stat.length}\t{stat.mtime}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _as_str(value: Any) -> str:
