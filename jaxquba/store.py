@@ -20,6 +20,12 @@ The root may be a remote path (``gs://bucket/run``: etils.epath, where gcsfs or 
 there an object is written whole and then moved over its final name. No file lock is taken anywhere (object
 stores and many network file systems have none): the index is rewritten until what a writer wrote is what it then
 lists, which leaves every entry in it whoever writes last (see ``Store._rebuild_index``).
+
+A write that fails (disk full, permissions) leaves no partial file and is one :class:`UserError` naming the file; a
+chunk that cannot be read back (damaged outside jaxquba) is reported and treated as absent, so it is recomputed.
+``identities/<digest>.json`` remembers, per dataset name and weights source, the fingerprint last evaluated, so a
+run can say that the data or the weights changed since (the fingerprints are part of every output spec, so changed
+inputs are recomputed in any case).
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ import os
 import re
 import tempfile
 import uuid
+import zipfile
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+from absl import logging
 from etils import epath
+
+from jaxquba.errors import UserError
 
 Path = epath.Path
 
@@ -67,7 +77,10 @@ def atomic_path(path) -> Iterator[Path]:
     If the body raises (or the process dies), ``path`` is untouched and only a hidden ``.tmp`` file may remain.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _write_error(path, e) from None
     if not is_local(path):
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
@@ -78,18 +91,28 @@ def atomic_path(path) -> Iterator[Path]:
                 tmp.unlink(missing_ok=True)
             raise
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _write_error(path, e) from None
     os.close(fd)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _write_error(path, e: OSError) -> UserError:
+    return UserError(f"could not write {path} ({e.strerror or e}); nothing was left half-written there. Free disk "
+                     "space or fix the folder's permissions, then run the same command again: it resumes")
 
 
 def _fsync_dir(folder) -> None:
@@ -126,12 +149,20 @@ class OutputEntry:
         return self.folder / f"{start:09d}-{stop:09d}.npz"
 
     def chunk_fields(self, start: int, stop: int) -> frozenset[str] | None:
-        """The array names stored for chunk [start, stop), or None where the chunk is absent."""
+        """The array names stored for chunk [start, stop), or None where the chunk is absent or unreadable."""
+        chunk = self._readable_chunk(start, stop)
+        return None if chunk is None else frozenset(chunk)
+
+    def _readable_chunk(self, start: int, stop: int) -> dict[str, np.ndarray] | None:
+        """The chunk's arrays; None where it is absent, or damaged (reported: it will be recomputed)."""
         path = self.chunk_path(start, stop)
         if not path.is_file():
             return None
-        with path.open("rb") as f, np.load(f) as npz:
-            return frozenset(npz.files)
+        try:
+            return self.read_chunk(start, stop)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
+            logging.warning("%s is damaged (%s: %s); recomputing that chunk", path, type(e).__name__, e)
+            return None
 
     def has_chunk(self, start: int, stop: int, fields: tuple[str, ...]) -> bool:
         """Whether chunk [start, stop) is stored with at least these arrays."""
@@ -139,7 +170,7 @@ class OutputEntry:
         return stored is not None and set(fields) <= stored
 
     def read_chunk(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        with self.chunk_path(start, stop).open("rb") as f, np.load(f) as npz:
+        with self.chunk_path(start, stop).open("rb") as f, np.load(f, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
 
     def write_chunk(self, start: int, stop: int, arrays: Mapping[str, np.ndarray], *, replace: bool = False) -> None:
@@ -149,7 +180,7 @@ class OutputEntry:
         for name, array in arrays.items():
             if array.shape[:1] != (n,):
                 raise ValueError(f"{name}: leading dimension {array.shape[:1]} != chunk length {n}")
-        merged = {} if replace or not self.chunk_path(start, stop).is_file() else self.read_chunk(start, stop)
+        merged = {} if replace else (self._readable_chunk(start, stop) or {})
         merged.update(arrays)
         write_npz_atomic(self.chunk_path(start, stop), merged)
 
@@ -209,6 +240,18 @@ class Store:
         path = self.table_path(fields)
         write_bytes_atomic(path, table.to_parquet(index=False))
         return path
+
+    def remember(self, kind: str, key: str, fingerprint: str) -> str | None:
+        """Records ``fingerprint`` as the last one of (kind, key) (a dataset name, a weights source) and returns
+        the one recorded before, or None the first time."""
+        path = self.root / "identities" / f"{spec_digest(f'{kind}:{key}')}.json"
+        try:
+            previous = json.loads(path.read_text())["fingerprint"] if path.is_file() else None
+        except (ValueError, KeyError, OSError):  # damaged: as if never recorded
+            previous = None
+        if previous != fingerprint:
+            write_json_atomic(path, {"kind": kind, "key": key, "fingerprint": fingerprint})
+        return previous
 
     def index(self) -> list[tuple[str, str, str]]:
         """(digest, kind, spec) of every entry."""
