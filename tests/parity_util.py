@@ -89,8 +89,10 @@ def timm_reference(timm, name: str):
     return model, timm.data.create_transform(**data_config, is_training=False)
 
 
-def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """(PyTorch logits, JAX logits) of registered model ``name`` on ``n_images`` shared sample images, float32."""
+def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2, precision: str = "fp32"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(PyTorch float32 logits, JAX logits computed in ``precision``) of registered model ``name`` on ``n_images``
+    shared sample images."""
     import torch
     from PIL import Image
 
@@ -100,8 +102,9 @@ def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2) -> tupl
     with torch.inference_mode():
         torch_logits = model(images).numpy()
     params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "timm random init"))
-    module = models.build_module(spec, "fp32")
-    jax_logits = jax.jit(module.apply)({"params": params}, jnp.asarray(images.permute(0, 2, 3, 1).numpy()))
+    module = models.build_module(spec, precision)
+    inputs = jnp.asarray(images.permute(0, 2, 3, 1).numpy()).astype(models.PRECISIONS[precision])
+    jax_logits = jax.jit(module.apply)({"params": params}, inputs).astype(jnp.float32)
     return torch_logits, np.asarray(jax_logits)
 
 
