@@ -46,10 +46,38 @@ def load_params(spec: zoo.ModelSpec, weights: str = "default", cache_dir: str | 
     digest = file_digest(path)
     root = cache.cache_root(cache_dir)
     params = cache.restore(root, spec.name, digest, expected)
+    if _missed_anywhere(params is None, f"{spec.name}/{digest}"):
+        params = _convert_once(spec, path, root, digest, expected, params)
+    return jax.tree.map(jnp.asarray, params), digest
+
+
+def _missed_anywhere(missed: bool, what: str) -> bool:
+    """Whether any process of the run missed the cache entry (every process asks: a collective where several)."""
+    if jax.process_count() == 1:
+        return missed
+    from jax.experimental import multihost_utils
+    return bool(np.any(multihost_utils.process_allgather(np.array([missed]))))
+
+
+def _convert_once(spec: zoo.ModelSpec, path: Path, root, digest: str, expected: Any, params: Any | None) -> Any:
+    """Converts the checkpoint and writes the cache entry, once per pod: with several processes, process 0 converts
+    and writes while the others wait, then they restore its entry (the cache folder shared by every host, e.g.
+    ``gs://...`` or NFS). A process that still finds no entry (a cache on each host's own disk) converts itself."""
+    if jax.process_count() == 1:
+        params = convert_state_dict(spec, files.read_state_dict(path), str(path))
+        cache.save(root, spec.name, digest, params)
+        return params
+    from jax.experimental import multihost_utils
+    if jax.process_index() == 0 and params is None:
+        params = convert_state_dict(spec, files.read_state_dict(path), str(path))
+        cache.save(root, spec.name, digest, params)
+    multihost_utils.sync_global_devices(f"jaxquba converted params {spec.name} {digest}")
+    if params is None:
+        params = cache.restore(root, spec.name, digest, expected)
     if params is None:
         params = convert_state_dict(spec, files.read_state_dict(path), str(path))
         cache.save(root, spec.name, digest, params)
-    return jax.tree.map(jnp.asarray, params), digest
+    return params
 
 
 def random_params(spec: zoo.ModelSpec) -> Any:

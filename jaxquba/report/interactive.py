@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 import jaxquba
-from jaxquba import quba
+from jaxquba import collate, quba
 
 # Correlations need at least this many models with both values; below it a cell stays empty.
 MIN_MODELS_FOR_CORRELATION = 3
@@ -106,6 +106,21 @@ def _aliases(model: str) -> tuple[str, ...]:
         return ()
 
 
+def _rank_notes(evaluated: pd.DataFrame, tidy: pd.DataFrame, complete: pd.Series) -> list[str]:
+    """Per run: why it has no QUBA or no rank among the published ("" where it has both): dimensions missing, or a
+    C-Rob measured on data that is not the published protocol's (:func:`c_rob_not_comparable`)."""
+    from jaxquba.dimensions.quba import c_rob_not_comparable
+    crob = tidy[tidy["column"] == "C-Rob."].drop_duplicates(list(collate.WIDE_KEY), keep="last")
+    specs = dict(zip(map(tuple, crob[list(collate.WIDE_KEY)].to_numpy().tolist()), crob["spec"]))
+    notes = []
+    for key, full in zip(map(tuple, evaluated[list(collate.WIDE_KEY)].to_numpy().tolist()), complete):
+        if not full:
+            notes.append("no QUBA: not all nine dimensions measured")
+        else:
+            notes.append(c_rob_not_comparable(specs[key]) or "")
+    return notes
+
+
 def _headline_columns(tidy: pd.DataFrame, dimensions) -> list[str]:
     """The first wide column of each of ``dimensions`` present in ``tidy`` (its headline value)."""
     out = []
@@ -128,10 +143,12 @@ def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
     complete = evaluated[nine].notna().all(axis=1)
     evaluated["QUBA"] = np.nan
     evaluated["published_rank"] = np.nan
+    evaluated["rank_note"] = _rank_notes(evaluated, tidy, complete)
     if complete.any():
         scores = quba.quba_scores(evaluated.loc[complete, nine].to_numpy(np.float64))
         evaluated.loc[complete, "QUBA"] = scores
-        evaluated.loc[complete, "published_rank"] = quba.published_ranks(scores)
+        ranked = complete & (evaluated["rank_note"] == "")
+        evaluated.loc[ranked, "published_rank"] = quba.published_ranks(evaluated.loc[ranked, "QUBA"].to_numpy())
     evaluated["published_row"] = [published_match(m, _aliases(m)) for m in evaluated["model"]]
 
     population = published[nine].to_numpy(np.float64)

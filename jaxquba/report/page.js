@@ -88,7 +88,7 @@
   const evalCols = [{key: "label", label: "run", text: true}, {key: "precision", label: "precision", text: true},
     {key: "max_examples", label: "max_examples"}, {key: "reference", label: "reference", text: true},
     {key: "protocol", label: "protocol", text: true}, {key: "QUBA", label: "QUBA"},
-    {key: "published_rank", label: "rank among published"}]
+    {key: "published_rank", label: "rank among published"}, {key: "rank_note", label: "note", text: true}]
     .concat(D.value_columns.map(c => ({key: c, label: c})));
   let evalText = "";
   const evalTable = table("evaluated", evalCols, D.evaluated, {
