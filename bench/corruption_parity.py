@@ -40,7 +40,7 @@ from imagecorruptions_ref import (WITH_DRAWS, jax_corrupt, noise_statistics,  # 
 
 from sample_photos import resize256_crops  # noqa: E402
 
-from jaxquba.models import load_classifier  # noqa: E402
+from jaxquba.loader import load_classifier  # noqa: E402
 from jaxquba.shared_data import shared_data_dir  # noqa: E402
 from jaxquba.views.corruptions import CORRUPTION_NAMES  # noqa: E402
 

@@ -112,7 +112,7 @@ def main():
     import jax
     import jax.numpy as jnp
 
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
 
     classifier = load_classifier(MODEL, weights="random")
     step = jax.jit(lambda params, images: jnp.argmax(classifier.apply(params, images.astype(jnp.float32) / 255), -1))

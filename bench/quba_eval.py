@@ -60,7 +60,7 @@ def step_costs(settings, repeats: int) -> list[dict]:
     from jaxquba import protocols
     from jaxquba.data.pipeline import host_batches
     from jaxquba.dimensions.base import resolve
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     from jaxquba.views.base import CLEAN
 
     protocol = protocols.get(settings.protocol)

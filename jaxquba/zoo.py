@@ -1,7 +1,8 @@
 """The model registry: names and aliases -> architecture, weights source and data config.
 
 Each model family module in :mod:`jaxquba.models` registers its :class:`ModelSpec` entries with :func:`register`
-when it is imported. A spec carries everything needed to evaluate the model faithfully: the Flax architecture
+when it is imported; lookups see the specs registered so far (``import jaxquba.models``, which :mod:`jaxquba.loader`
+does, registers every built-in one). The registry sits below the families and imports none of them. A spec carries everything needed to evaluate the model faithfully: the Flax architecture
 (family + config), where its weights come from, and the preprocessing that travels with those weights (timm's
 ``pretrained_cfg``: input size, crop_pct, interpolation, mean, std).
 
@@ -104,13 +105,8 @@ def config(**kwargs: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(kwargs.items()))
 
 
-def _ensure_families_loaded() -> None:
-    import jaxquba.models  # noqa: F401  (importing registers every family)
-
-
 def resolve(name: str) -> str:
     """The full registered name for a full name, an arch name or an alias."""
-    _ensure_families_loaded()
     if name in _SPECS:
         return name
     if name in _ALIASES:
@@ -132,7 +128,6 @@ def get(name: str) -> ModelSpec:
 
 
 def all_specs() -> list[ModelSpec]:
-    _ensure_families_loaded()
     return sorted(_SPECS.values(), key=lambda s: (s.family, s.name))
 
 

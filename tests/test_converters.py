@@ -17,7 +17,7 @@ import pytest
 
 from converters import files, load
 from converters.state_dict import StateDictReader
-from jaxquba import models, zoo
+from jaxquba import loader, models, zoo
 from jaxquba.errors import UserError
 
 
@@ -221,7 +221,7 @@ def test_unsupported_file_type(toy_family, tmp_path):
 
 def test_unknown_model_lists_closest_names():
     with pytest.raises(UserError) as info:
-        models.load_classifier("effnet_lit0")
+        loader.load_classifier("effnet_lit0")
     message = str(info.value)
     assert "unknown model 'effnet_lit0'" in message and "effnet_lite0" in message
 

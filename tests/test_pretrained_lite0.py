@@ -16,7 +16,7 @@ import pytest
 
 from converters import files, load
 from jaxquba import zoo
-from jaxquba.models import load_classifier
+from jaxquba.loader import load_classifier
 
 NAME = "tf_efficientnet_lite0.in1k"
 BATCH = 50  # 500 images = 10 batches of one shape: each precision compiles once

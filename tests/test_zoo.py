@@ -11,6 +11,7 @@ import functools
 
 import pytest
 
+import jaxquba.models  # noqa: F401  (registers the built-in families)
 from jaxquba import zoo
 from jaxquba.errors import UserError
 

@@ -136,7 +136,7 @@ def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same
     from jaxquba.data import registry
     from jaxquba.data.preprocess import make_eval_transform
     from jaxquba.error_analysis.oov import OOVRule
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     from jaxquba.zeroshot.chooser import ClipChooser, clip_encoders, source_image_lookup
     clip = load_classifier(_flag("errors_clip_model", "clip_vit_l14_336.openai"),
                            weights=_flag("errors_clip_weights", "default"))

