@@ -44,7 +44,7 @@ from corruption_parity import CHEAPEST_FIRST  # noqa: E402
 
 from jaxquba.data.folder import decode_image  # noqa: E402
 from jaxquba.data.preprocess import make_eval_transform  # noqa: E402
-from jaxquba.models import load_classifier  # noqa: E402
+from jaxquba.loader import load_classifier  # noqa: E402
 from jaxquba.shared_data import shared_data_dir  # noqa: E402
 from jaxquba.views.corruptions import COMMON_CORRUPTIONS, CORRUPTION_NAMES  # noqa: E402
 from jaxquba.views.corruptions import release  # noqa: E402

