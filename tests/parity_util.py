@@ -69,6 +69,10 @@ def informative_random_state(model, seed: int = 0) -> None:
                 t.copy_(draw(t.shape, 1.0, 5.5))
             elif t.ndim == 1 and leaf in ("bias", "q_bias", "v_bias"):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+            elif t.ndim == 2 and leaf == "weight" and t.shape[0] == t.shape[1] and torch.equal(t, t.T):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.02)  # symmetric (ConViT's identity v): transposable
+            elif leaf == "gating_param":  # ConViT's positional/content mix, initialised to 1 for every head
+                t.copy_(torch.randn(t.shape, generator=gen))
             elif t.ndim >= 2 and leaf == "weight":
                 # Rows initialised near zero (SwiGLU gates: std 1e-6; small head init scales) would hide a
                 # transposed or swapped projection: redraw them at the usual 0.02 scale.
