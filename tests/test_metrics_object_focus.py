@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jaxquba.errors import UserError
-from jaxquba.metrics.object_focus import IN9_CLASSES, in9_accuracy, load_in_to_in9, object_focus
+from jaxquba.metrics.accuracy import top_k_accuracy
+from jaxquba.metrics.object_focus import IN9_CLASSES, in9_predictions, load_in_to_in9, object_focus
 
 
 def test_published_map_counts(shared_data):
@@ -40,8 +41,8 @@ def test_object_focus_on_dummy_in9_data(tmp_path):
     np.testing.assert_array_equal(loaded, table)
     same_logits, same_labels, same_expected = _dummy_split(rng, table, 450, 0.8)
     rand_logits, rand_labels, rand_expected = _dummy_split(rng, table, 450, 0.6)
-    acc_same = in9_accuracy(same_logits, same_labels, loaded)
-    acc_rand = in9_accuracy(rand_logits, rand_labels, loaded)
+    acc_same = top_k_accuracy(in9_predictions(same_logits.argmax(-1), loaded), same_labels)
+    acc_rand = top_k_accuracy(in9_predictions(rand_logits.argmax(-1), loaded), rand_labels)
     assert acc_same == pytest.approx(same_expected) and acc_rand == pytest.approx(rand_expected)
     assert object_focus(acc_same, acc_rand, 0.75) == pytest.approx(1 - (same_expected - rand_expected) / 0.75)
 

@@ -9,7 +9,8 @@ from scipy.stats import mstats
 from jaxquba.errors import UserError
 from jaxquba.metrics.robustness import (CORRUPTIONS, adversarial_robustness, corruption_robustness, gmean,
                                         ood_robustness)
-from jaxquba.metrics.subsets import subset_accuracy, subset_indices, subset_mask
+from jaxquba.metrics.accuracy import top_k_accuracy
+from jaxquba.metrics.subsets import subset_indices, subset_mask, subset_predictions
 
 
 def test_subsets_equal_hendrycks_lists(shared_data):
@@ -30,7 +31,7 @@ def test_subset_accuracy_ignores_outside_classes():
     logits[1, indices[7]] = 5.0
     logits[2, indices[9]] = 5.0
     labels = np.array([indices[5], indices[7], indices[0]])
-    assert subset_accuracy(logits, labels, indices) == pytest.approx(2 / 3)
+    assert top_k_accuracy(subset_predictions(logits, indices), labels) == pytest.approx(2 / 3)
 
 
 def test_gmean_matches_scipy_mstats():

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
-
 from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
 from jaxquba.engine import Outputs
+from jaxquba.metrics.accuracy import top_k_accuracy
 from jaxquba.views.base import CLEAN
 
 HEADS = ("top1", "top5")
 
 
-def top_k_accuracy(top_k: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of examples whose label is among the predicted classes ``top_k`` (N, k) (or (N,) for top-1).
-    Examples with an unknown label (-1) are left out."""
-    known = labels >= 0
-    hits = (top_k.reshape(len(labels), -1) == labels[:, None]).any(axis=1)
-    return float(hits[known].mean())
+def view_accuracy(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float:
+    """Accuracy of the ``head`` predictions of ``view`` against the labels (a fraction; every study's top-1)."""
+    return top_k_accuracy(outputs.views[view][head], outputs.labels)
 
 
 def _passes(ctx: Context) -> tuple[Pass, ...]:
@@ -28,9 +24,8 @@ def _passes(ctx: Context) -> tuple[Pass, ...]:
 
 def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     out = outputs[ctx.dataset]
-    clean = out.views[CLEAN.name]
-    return [Value("top1", top_k_accuracy(clean["top1"], out.labels), f"top1@{ctx.dataset}", column="Acc"),
-            Value("top5", top_k_accuracy(clean["top5"], out.labels), f"top5@{ctx.dataset}")]
+    return [Value("top1", view_accuracy(out), f"top1@{ctx.dataset}", column="Acc"),
+            Value("top5", view_accuracy(out, head="top5"), f"top5@{ctx.dataset}")]
 
 
 ACCURACY = register(Dimension("accuracy", "top-1 and top-5 accuracy on clean images", _passes, _reduce))

@@ -25,6 +25,7 @@ from jaxquba.dimensions.accuracy import HEADS
 from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
 from jaxquba.engine import Outputs
 from jaxquba.errors import UserError
+from jaxquba.metrics.accuracy import top_k_accuracy
 from jaxquba.views.base import CLEAN
 
 TFDS = "tfds"
@@ -171,7 +172,8 @@ def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     values += [(f"mla_group_{g}", stats[g][0]["mla_group"]) for g in GROUPS]
     if "num_imagenet-m_errors" in row:
         values.append(("num_imagenet-m_errors", row["num_imagenet-m_errors"]))
-    _write_report(row, ctx, 100.0 * float((predictions == data.targets)[~data.is_problematic].mean()))
+    _write_report(row, ctx, 100.0 * top_k_accuracy(predictions[~data.is_problematic],
+                                                    data.targets[~data.is_problematic]))
     return [Value(name, float(v), f"errors/{name}@{ctx.dataset}") for name, v in values]
 
 

@@ -50,6 +50,7 @@ import numpy as np
 from absl import flags
 
 from jaxquba import value_spec
+from jaxquba.dimensions.accuracy import view_accuracy
 from jaxquba.dimensions.base import Dimension, Pass, Value, register
 from jaxquba.dimensions.heads import HEAD_DECISION16, HEAD_IMAGENET_A, HEAD_IMAGENET_R
 from jaxquba.engine import Outputs
@@ -156,7 +157,8 @@ def pass_data_config(dataset: str, model_data: DataConfig, datasets: P2Datasets 
 # Reductions.
 
 def _top1(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float:
-    return benchmarks.top1_percent(outputs.views[view][head], outputs.labels)
+    """The study's accuracies are in percent."""
+    return 100.0 * view_accuracy(outputs, view, head)
 
 
 def _value(column: str, value: float, dataset: str, view: str | None = None) -> Value:
@@ -269,8 +271,7 @@ def make_dimensions(datasets: P2Datasets | Callable[[], P2Datasets] = P2Datasets
     def stylized_reduce(outputs, ctx):
         spec = get().stylized
         out = outputs[spec]
-        return [_value("top1_acc/stylized", benchmarks.top1_percent(out.views[CLEAN.name][HEAD_DECISION16],
-                                                                    out.labels), spec)]
+        return [_value("top1_acc/stylized", _top1(out, head=HEAD_DECISION16), spec)]
 
     def shape_bias_reduce(outputs, ctx):
         from jaxquba.metrics.sixteen_class import shape_bias

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jaxquba.engine import HeadInputs, register_head
 from jaxquba.metrics.sixteen_class import sixteen_class_decisions
-from jaxquba.metrics.subsets import subset_indices
+from jaxquba.metrics.subsets import subset_indices, subset_predictions
 
 HEAD_IMAGENET_A, HEAD_IMAGENET_R, HEAD_DECISION16 = "top1_in200_a", "top1_in200_r", "decision16"
 
@@ -25,7 +25,7 @@ HEAD_IMAGENET_A, HEAD_IMAGENET_R, HEAD_DECISION16 = "top1_in200_a", "top1_in200_
 def subset_top1(name: str) -> Callable[[HeadInputs], jax.Array]:
     """The head: argmax over the classes of subset ``name`` (:func:`jaxquba.metrics.subsets.subset_indices`)."""
     indices = subset_indices(name)
-    return lambda x: jnp.asarray(indices)[jnp.argmax(x.outputs[:, indices], axis=-1)].astype(jnp.int32)
+    return lambda x: subset_predictions(x.outputs, indices).astype(jnp.int32)
 
 
 register_head(HEAD_IMAGENET_A, subset_top1("imagenet_a"))

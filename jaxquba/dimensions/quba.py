@@ -62,12 +62,14 @@ import numpy as np
 from absl import flags
 
 from jaxquba.data.preprocess import make_eval_transform
+from jaxquba.dimensions.accuracy import view_accuracy
 from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
 from jaxquba.dimensions.heads import HEAD_DECISION16, HEAD_IMAGENET_R
 from jaxquba.engine import Outputs
 from jaxquba.errors import UserError
 from jaxquba.metrics import calibration, class_balance, robustness
-from jaxquba.metrics.object_focus import load_in_to_in9, object_focus
+from jaxquba.metrics.accuracy import top_k_accuracy
+from jaxquba.metrics.object_focus import in9_predictions, load_in_to_in9, object_focus
 from jaxquba.metrics.sixteen_class import shape_bias
 from jaxquba.value_spec import render as render_value_spec
 from jaxquba.views.attacks import fgsm_view, pgd_view
@@ -155,14 +157,9 @@ def value_spec(metric: str, dataset: str, ctx: Context, **details: str) -> str:
     return render_value_spec(metric, dataset, protocol=ctx.protocol.spec, **details)
 
 
-def top1_accuracy(outputs: Outputs, view: str = CLEAN.name, head: str = "top1") -> float:
-    """Fraction of examples whose ``head`` prediction equals the label."""
-    return float(np.mean(outputs.views[view][head] == outputs.labels))
-
-
 def clean_accuracy(outputs: Mapping[str, Outputs], ctx: Context) -> float:
     """Top-1 of the reference's clean pass: the denominator of every ratio (UserError where it is 0)."""
-    acc = top1_accuracy(outputs[ctx.dataset])
+    acc = view_accuracy(outputs[ctx.dataset])
     if acc == 0:
         raise UserError(f"clean accuracy on {ctx.dataset} is 0, so the robustness ratios are undefined")
     return acc
@@ -192,10 +189,10 @@ def corruption_accuracies(outputs: Mapping[str, Outputs], ctx: Context, datasets
     acc: dict[str, dict[int, float]] = {}
     if datasets.on_device:
         for (c, s), view in corruption_views(ctx.model.data, datasets.imagenet_c).items():
-            acc.setdefault(c, {})[s] = top1_accuracy(outputs[ctx.dataset], view.name)
+            acc.setdefault(c, {})[s] = view_accuracy(outputs[ctx.dataset], view.name)
     else:
         for (c, s), spec in datasets.corrupted_sets().items():
-            acc.setdefault(c, {})[s] = top1_accuracy(outputs[spec])
+            acc.setdefault(c, {})[s] = view_accuracy(outputs[spec])
     return acc
 
 
@@ -211,11 +208,6 @@ def c_rob_not_comparable(spec: str) -> str | None:
         return None
     return (f"C-Rob from pipeline={pipeline}, not the ImageNet-C release's (JPEG q85 at 224 px read through the "
             "model's transform): run with --quba_imagenet_c=views (the default) or the release root")
-
-
-def in9_accuracy(top1: np.ndarray, in9_labels: np.ndarray, in_to_in9: np.ndarray) -> float:
-    """Accuracy of 1000-way predictions mapped to ImageNet-9 (a class mapped to -1 is always wrong)."""
-    return float(np.mean(in_to_in9[top1] == in9_labels))
 
 
 def parameters_millions(num_params: int) -> float:
@@ -255,7 +247,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
     def adversarial_reduce(outputs, ctx):
         fgsm, pgd = attack_views(ctx)
         clean = clean_accuracy(outputs, ctx)
-        acc_fgsm, acc_pgd = top1_accuracy(outputs[ctx.dataset], fgsm.name), top1_accuracy(outputs[ctx.dataset],
+        acc_fgsm, acc_pgd = view_accuracy(outputs[ctx.dataset], fgsm.name), view_accuracy(outputs[ctx.dataset],
                                                                                          pgd.name)
         attacks = f"{fgsm.name}+{pgd.name}"
         return [Value("adv_rob", robustness.adversarial_robustness(acc_pgd, acc_fgsm, clean),
@@ -292,8 +284,8 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
     def ood_reduce(outputs, ctx):
         d = datasets()
         clean = clean_accuracy(outputs, ctx)
-        acc = {name: top1_accuracy(outputs[spec], head=HEAD_DECISION16) for name, spec in d.mvh.items()}
-        acc["imagenet_r"] = top1_accuracy(outputs[d.imagenet_r], head=HEAD_IMAGENET_R)
+        acc = {name: view_accuracy(outputs[spec], head=HEAD_DECISION16) for name, spec in d.mvh.items()}
+        acc["imagenet_r"] = view_accuracy(outputs[d.imagenet_r], head=HEAD_IMAGENET_R)
         specs = {**d.mvh, "imagenet_r": d.imagenet_r}
         return ([Value("ood_rob", robustness.ood_robustness(acc, clean), value_spec("ood_rob", ctx.dataset, ctx),
                        column="OOD Rob.")]
@@ -310,7 +302,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
         d = datasets()
         table = d.in9_map()
         clean = clean_accuracy(outputs, ctx)
-        same, rand = (in9_accuracy(outputs[s].views[CLEAN.name]["top1"], outputs[s].labels, table)
+        same, rand = (top_k_accuracy(in9_predictions(outputs[s].views[CLEAN.name]["top1"], table), outputs[s].labels)
                       for s in (d.mixed_same, d.mixed_rand))
         return [Value("obj_focus", object_focus(same, rand, clean), value_spec("obj_focus", ctx.dataset, ctx),
                       column="Obj. Foc."),

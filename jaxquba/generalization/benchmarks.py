@@ -1,6 +1,6 @@
 """Reductions of the generalization study's benchmarks to their published numbers (PROTOCOLS.md P2.2), in percent.
 
-* top-1 on ImageNet, ImageNet-v2, Sketch and the PGD-40 images: :func:`top1_percent`;
+* top-1 on ImageNet, ImageNet-v2, Sketch and the PGD-40 images: 100 x :func:`jaxquba.metrics.accuracy.top_k_accuracy`;
 * ImageNet-A / ImageNet-R: top-1 with the argmax restricted to the 200 classes (the prediction is a 1k index);
 * ImageNet-C: unweighted mean of the 19 x 5 per-(corruption, severity) accuracies (:func:`corruption_mean`);
 * ImageNet-C-bar: the same over its 10 x 5;
@@ -20,15 +20,6 @@ IMAGENET_C_CORRUPTIONS: tuple[str, ...] = CORRUPTION_NAMES  # the 15 common ones
 IMAGENET_CBAR_CORRUPTIONS: tuple[str, ...] = (
     "blue_noise_sample", "brownish_noise", "caustic_refraction", "checkerboard_cutout", "cocentric_sine_waves",
     "inverse_sparkles", "perlin_noise", "plasma_noise", "single_frequency_greyscale", "sparkles")
-
-
-def top1_percent(predictions: np.ndarray, labels: np.ndarray) -> float:
-    """Percent of predictions equal to the label; examples with an unknown label (-1) are left out."""
-    predictions, labels = np.asarray(predictions).reshape(-1), np.asarray(labels).reshape(-1)
-    known = labels >= 0
-    if not known.any():
-        raise UserError("top-1 accuracy is undefined: no example has a known label")
-    return float(100.0 * np.mean(predictions[known] == labels[known]))
 
 
 def corruption_mean(accuracies: Mapping[tuple[str, int], float], corruptions: Sequence[str],

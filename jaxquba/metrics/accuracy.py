@@ -1,19 +1,19 @@
-"""Top-1 correctness and accuracy."""
+"""Accuracy: the one function every study uses for top-1, top-k and any head whose predictions are class indices
+(16-class decisions, ImageNet-9 or 200-class subsets)."""
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+import numpy as np
+
+from jaxquba.errors import UserError
 
 
-def top1_correct(outputs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example bool: argmax of the outputs (N, C) equals the label (N,).
-
-    Argmax is the same for logits and for their softmax, so no ``probs_input`` switch is needed.
-    """
-    return jnp.argmax(jnp.asarray(outputs), axis=-1) == jnp.asarray(labels)
-
-
-def accuracy(outputs: jax.Array, labels: jax.Array) -> float:
-    """Top-1 accuracy as a fraction in [0, 1]."""
-    return float(jnp.mean(top1_correct(outputs, labels)))
+def top_k_accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of examples whose label is among their predicted classes: ``predictions`` (N,) for top-1 or (N, k)
+    for top-k. Examples with an unknown label (-1) are left out; UserError where no example has a known label."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels).reshape(-1)
+    known = labels >= 0
+    if not known.any():
+        raise UserError("accuracy is undefined: no example has a known label")
+    hits = (predictions.reshape(len(labels), -1) == labels[:, None]).any(axis=1)
+    return float(hits[known].mean())

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxquba.errors import UserError
@@ -34,10 +32,10 @@ def load_in_to_in9(path: str | Path, num_classes: int = 1000) -> np.ndarray:
     return table
 
 
-def in9_accuracy(outputs: jax.Array, in9_labels: jax.Array, in_to_in9: np.ndarray) -> float:
-    """Accuracy of the 1000-way argmax mapped to ImageNet-9 (−1 never matches a label in 0..8)."""
-    predictions = jnp.asarray(in_to_in9)[jnp.argmax(jnp.asarray(outputs), axis=-1)]
-    return float(jnp.mean(predictions == jnp.asarray(in9_labels)))
+def in9_predictions(top1: np.ndarray, in_to_in9: np.ndarray) -> np.ndarray:
+    """1000-way top-1 predictions mapped to ImageNet-9 classes (−1, an unmapped class, never matches a label in
+    0..8); their accuracy is :func:`jaxquba.metrics.accuracy.top_k_accuracy`."""
+    return np.asarray(in_to_in9)[np.asarray(top1)]
 
 
 def object_focus(acc_mixed_same: float, acc_mixed_rand: float, acc_clean: float) -> float:

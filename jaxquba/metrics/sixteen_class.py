@@ -70,12 +70,6 @@ def category_indices(names: Sequence[str]) -> np.ndarray:
     return np.array([CATEGORIES.index(n) for n in names], np.int32)
 
 
-def sixteen_class_accuracy(outputs: jax.Array, category_labels: jax.Array, probs_input: bool = False) -> float:
-    """Fraction of 16-way decisions equal to the category label (an index into :data:`CATEGORIES`)."""
-    decisions = sixteen_class_decisions(outputs, probs_input)
-    return float(jnp.mean(decisions == jnp.asarray(category_labels)))
-
-
 def texture_category(file_name: str) -> str:
     """Texture category from a cue-conflict file name: ``'..._dog10-bird2.png'`` -> ``'bird'``
     (the last '-'-separated token of the stem, digits removed)."""

@@ -41,8 +41,8 @@ def subset_mask(name: str, num_classes: int = 1000) -> np.ndarray:
     return mask
 
 
-def subset_accuracy(outputs: jax.Array, labels: jax.Array, class_indices: np.ndarray) -> float:
-    """Accuracy of the argmax over the columns ``class_indices`` of the (N, 1000) outputs, against 1k labels."""
+def subset_predictions(outputs: jax.Array, class_indices: np.ndarray) -> jax.Array:
+    """(N,) argmax over the columns ``class_indices`` of the (N, 1000) outputs, as 1k class indices (so labels stay
+    in the 1k space; their accuracy is :func:`jaxquba.metrics.accuracy.top_k_accuracy`)."""
     class_indices = jnp.asarray(class_indices)
-    predictions = class_indices[jnp.argmax(jnp.asarray(outputs)[:, class_indices], axis=-1)]
-    return float(jnp.mean(predictions == jnp.asarray(labels)))
+    return class_indices[jnp.argmax(jnp.asarray(outputs)[:, class_indices], axis=-1)]
