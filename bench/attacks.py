@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jaxquba.data.folder import FolderSource
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.loader import load_classifier
-from jaxquba.shared_data import shared_data_dir
+from jaxquba.testing.shared_data import shared_data_dir
 from jaxquba.views import attacks
 from timing import best_seconds
 

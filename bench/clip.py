@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import best_seconds  # noqa: E402
+from timing import best_seconds
 
 
 def main() -> None:

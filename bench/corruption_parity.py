@@ -28,21 +28,18 @@ Photos are prepared like ImageNet-C's inputs (resize 256, centre crop 224) and f
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import (WITH_DRAWS, jax_corrupt, noise_statistics,  # noqa: E402
-                                  reference_corrupt, reference_with_draws, top1_correct, with_draws_corrupt)
+from jaxquba.loader import load_classifier
+from jaxquba.testing.imagecorruptions_ref import (WITH_DRAWS, jax_corrupt, noise_statistics, reference_corrupt,
+                                                  reference_with_draws, top1_correct, with_draws_corrupt)
+from jaxquba.testing.sample_photos import resize256_crops
+from jaxquba.testing.shared_data import shared_data_dir
+from jaxquba.views.corruptions import CORRUPTION_NAMES
 
-from sample_photos import resize256_crops  # noqa: E402
-
-from jaxquba.loader import load_classifier  # noqa: E402
-from jaxquba.shared_data import shared_data_dir  # noqa: E402
-from jaxquba.views.corruptions import CORRUPTION_NAMES  # noqa: E402
 
 # imagecorruptions' images/s on this CPU at severity 3 (bench/views.py, bench/RESULTS.md), fastest first.
 CHEAPEST_FIRST = ("pixelate", "jpeg_compression", "fog", "impulse_noise", "contrast", "gaussian_blur", "defocus_blur",

@@ -12,23 +12,19 @@ a spread of (frequency, sigma) pairs, since the repair loop's cost grows with si
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pyrtools
 from PIL import Image
 
-import jax
-import jax.numpy as jnp
+from jaxquba.testing.sample_photos import resize256_crops
+from jaxquba.testing.shared_data import shared_data_dir
+from jaxquba.views import critical_band as cb
+from jaxquba.views.base import ViewContext
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from sample_photos import resize256_crops  # noqa: E402
-
-from jaxquba.shared_data import shared_data_dir  # noqa: E402
-from jaxquba.views import critical_band as cb  # noqa: E402
-from jaxquba.views.base import ViewContext  # noqa: E402
 
 CONDITIONS = [(0, 0.02), (3, 0.08), (6, 0.16), (1, 0.16)]
 

@@ -17,7 +17,7 @@ import numpy as np
 from jaxquba.error_analysis import analysis, inputs
 from jaxquba.error_analysis.classify import classify, classify_one
 from jaxquba.error_analysis.oov import OOVRule, Proposals
-from jaxquba.shared_data import shared_data_dir
+from jaxquba.testing.shared_data import shared_data_dir
 
 
 def main():

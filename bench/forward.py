@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import datetime
 import platform
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import best_seconds  # noqa: E402
+from timing import best_seconds
 
 from jaxquba import models, zoo
 from jaxquba.errors import UserError, run_cli
+
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["resnet50", "vit_base_patch16_224", "convnext_tiny", "tf_efficientnet_lite0"],

@@ -31,24 +31,20 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from corruption_parity import CHEAPEST_FIRST
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import WITH_DRAWS, reference_corrupt, reference_with_draws  # noqa: E402
+from jaxquba.data.folder import decode_image
+from jaxquba.data.preprocess import make_eval_transform
+from jaxquba.loader import load_classifier
+from jaxquba.testing.imagecorruptions_ref import WITH_DRAWS, reference_corrupt, reference_with_draws
+from jaxquba.testing.shared_data import shared_data_dir
+from jaxquba.views.corruptions import COMMON_CORRUPTIONS, CORRUPTION_NAMES, release
+from jaxquba.zoo import DataConfig
 
-from corruption_parity import CHEAPEST_FIRST  # noqa: E402
-
-from jaxquba.data.folder import decode_image  # noqa: E402
-from jaxquba.data.preprocess import make_eval_transform  # noqa: E402
-from jaxquba.loader import load_classifier  # noqa: E402
-from jaxquba.shared_data import shared_data_dir  # noqa: E402
-from jaxquba.views.corruptions import COMMON_CORRUPTIONS, CORRUPTION_NAMES  # noqa: E402
-from jaxquba.views.corruptions import release  # noqa: E402
-from jaxquba.zoo import DataConfig  # noqa: E402
 
 ORDER = tuple(c for c in CHEAPEST_FIRST if c in COMMON_CORRUPTIONS) + tuple(
     c for c in CHEAPEST_FIRST if c not in COMMON_CORRUPTIONS)
@@ -121,7 +117,7 @@ class Ours:
 
 
 def row(name, severity, pre, own, labels, ours: Ours, correct) -> str:
-    from imagecorruptions_ref import with_draws_corrupt
+    from jaxquba.testing.imagecorruptions_ref import with_draws_corrupt
 
     start = time.time()
     if name in WITH_DRAWS:  # numpy seeded per image, so that its draws can be replayed and handed to jaxquba

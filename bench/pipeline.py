@@ -25,7 +25,7 @@ import numpy as np
 from jaxquba.data.folder import FolderSource
 from jaxquba.data.pipeline import host_batches
 from jaxquba.data.preprocess import make_eval_transform
-from jaxquba.shared_data import shared_data_dir
+from jaxquba.testing.shared_data import shared_data_dir
 from jaxquba.zoo import DataConfig
 
 MODEL = "tf_efficientnet_lite0"

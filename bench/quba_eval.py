@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import sys
 import tempfile
 import time
 import types
@@ -33,14 +32,11 @@ from pathlib import Path
 
 import jax
 from absl import app, flags
+from timing import best_seconds
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import quba_data  # noqa: E402
+from jaxquba import main as M  # defines the app's flags, parsed below with this script's
+from jaxquba.testing import quba_data
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import best_seconds  # noqa: E402
-
-from jaxquba import main as M  # noqa: E402  (defines the app's flags, parsed below with this script's)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 3, "timed repetitions of each step (best is reported)")

@@ -12,20 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
-from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+from timing import best_seconds
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from imagecorruptions_ref import reference  # noqa: E402
-from sample_photos import resize256_crops  # noqa: E402
-from timing import best_seconds  # noqa: E402
+from jaxquba.testing.imagecorruptions_ref import reference
+from jaxquba.testing.sample_photos import resize256_crops
+from jaxquba.testing.shared_data import shared_data_dir
+from jaxquba.views.corruptions import CORRUPTION_NAMES, corrupt
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from jaxquba.shared_data import shared_data_dir  # noqa: E402
-from jaxquba.views.corruptions import CORRUPTION_NAMES, corrupt  # noqa: E402
 
 SEVERITY = 3
 

@@ -14,7 +14,7 @@ import shutil
 import jax
 import pytest
 
-from jaxquba.shared_data import shared_data_dir
+from jaxquba.testing.shared_data import shared_data_dir
 
 # Parity tests compare float32 numerics; XLA's CPU default would already be exact, but accelerators are not.
 jax.config.update("jax_default_matmul_precision", "highest")

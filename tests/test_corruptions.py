@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sample_photos import resize256_crops
-from imagecorruptions_ref import (WITH_DRAWS, mean_abs_diff, reference, reference_corrupt,
+from jaxquba.testing.sample_photos import resize256_crops
+from jaxquba.testing.imagecorruptions_ref import (WITH_DRAWS, mean_abs_diff, reference, reference_corrupt,
                                   reference_draws, reference_with_draws, with_draws_corrupt)
 from jaxquba.errors import UserError
 from jaxquba.views.base import ViewContext

@@ -15,9 +15,9 @@ import functools
 import numpy as np
 import pytest
 
-from sample_photos import resize256_crops
-from imagecorruptions_ref import jax_corrupt, noise_statistics, reference_corrupt, top1_correct
-from jaxquba.shared_data import shared_data_dir
+from jaxquba.testing.sample_photos import resize256_crops
+from jaxquba.testing.imagecorruptions_ref import jax_corrupt, noise_statistics, reference_corrupt, top1_correct
+from jaxquba.testing.shared_data import shared_data_dir
 from jaxquba.views.corruptions import CORRUPTION_NAMES
 
 IMAGES = 32

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pyrtools
 from PIL import Image
-from sample_photos import resize256_crops
+from jaxquba.testing.sample_photos import resize256_crops
 from scipy import stats
 
 import jax

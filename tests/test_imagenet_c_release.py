@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagecorruptions_ref import reference, reference_with_draws
-from sample_photos import resize256_crops
+from jaxquba.testing.imagecorruptions_ref import reference, reference_with_draws
+from jaxquba.testing.sample_photos import resize256_crops
 from jaxquba.views.base import ViewContext
 from jaxquba.views.corruptions import release
 from jaxquba.views.pillow_resize import PillowResize

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import quba_data as Q
+from jaxquba.testing import quba_data as Q
 from jaxquba import quba
 from jaxquba.metrics.robustness import gmean
 

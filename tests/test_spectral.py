@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sample_photos import resize256_crops
+from jaxquba.testing.sample_photos import resize256_crops
 
 import jax
 
