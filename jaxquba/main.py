@@ -9,8 +9,9 @@ view; a dimension may ask for other preprocessing than the model's, as the gener
 group is evaluated in resumable chunks into the results store under ``--output_dir``, and each dimension reduces the
 stored outputs to named values. At the end a table is printed and ``OUTPUT_DIR/summary.json`` is written (per
 model: every dataset/dimension with its values and their specs, and what was skipped and why). Datasets that are
-not prepared are reported with the command that prepares them; the run goes on with the rest. Where a model has
-all nine QUBA dimensions on the first ``--datasets`` entry, the HTML report is written too.
+not prepared are reported with the command that prepares them; the run goes on with the rest. The offline HTML
+report of the run's models (every run of them in the store; ``python -m jaxquba.report`` collates several stores)
+is written to ``OUTPUT_DIR/report``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from absl import app, flags, logging
+from etils import epath
 
 import jaxquba.dimensions.errors  # noqa: F401  (defines the --errors_* flags before absl parses the command line)
 import jaxquba.dimensions.quba  # noqa: F401  (defines the --quba_* data flags before absl parses the command line)
@@ -351,23 +353,14 @@ def summary_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_quba_report(summary: dict[str, Any], out_dir: Path, reference: str, protocol: str) -> Path | None:
-    """The HTML report of the models that have all nine QUBA dimensions on ``reference``; None if none has."""
-    import pandas as pd
+def write_run_report(summary: dict[str, Any], out_dir) -> Any:
+    """The report (:mod:`jaxquba.report.interactive`) of this run's models, over every run of them in this store
+    (other precisions, earlier dimensions); with whatever dimensions they have. None where nothing was measured."""
+    import glob
 
-    from jaxquba import quba
-    from jaxquba.report.build import write_report
-    from jaxquba.dimensions.quba import c_rob_not_comparable
-    rows, unranked = [], {}
-    for entry in summary["models"]:
-        mine = [r for r in entry["results"] if r["column"] and r["dataset"] == reference]
-        columns = {r["column"]: r["value"] for r in mine}
-        if set(quba.COLUMNS) <= set(columns):
-            rows.append({"model": entry["model"], **{c: columns[c] for c in quba.COLUMNS}})
-            reason = c_rob_not_comparable(next(r["spec"] for r in mine if r["column"] == "C-Rob."))
-            if reason:
-                unranked[entry["model"]] = reason
-    return write_report(pd.DataFrame(rows), out_dir, protocol, unranked=unranked) if rows else None
+    from jaxquba.report import interactive
+    models = [glob.escape(entry["model"]) for entry in summary["models"] if entry["results"]]
+    return interactive.write([out_dir / "store"], out_dir / "report", models) if models else None
 
 
 def run(settings) -> dict[str, Any]:
@@ -391,7 +384,7 @@ def run(settings) -> dict[str, Any]:
     datasets: dict[str, DatasetState] = {}
     for spec in settings.datasets:
         _state(datasets, spec, settings.data_dir)
-    out_dir = Path(settings.output_dir).expanduser()
+    out_dir = epath.Path(settings.output_dir).expanduser()  # local, or remote (gs://) as big_vision's workdirs
     store = Store(out_dir / "store")
     mesh = make_mesh(settings.model_axis)
     logging.info("mesh %s over %d device(s) in %d process(es)", dict(mesh.shape), jax.device_count(),
@@ -429,12 +422,11 @@ def main(argv) -> None:
         summary = run(settings)
         import jax
         if jax.process_index() == 0:
-            out_dir = Path(settings.output_dir).expanduser()
+            out_dir = epath.Path(settings.output_dir).expanduser()
             print(summary_table(summary))
-            report = write_quba_report(summary, out_dir / "report", summary["reference_dataset"], settings.protocol)
+            report = write_run_report(summary, out_dir)
             print(f"\nsummary: {out_dir / 'summary.json'}")
-            print(f"report: {report}" if report else
-                  "report: not written (it needs all nine QUBA dimensions on one model; see 'skipped')")
+            print(f"report: {report}" if report else "report: not written (no value was measured; see 'skipped')")
 
     run_cli(body)
 

@@ -67,7 +67,7 @@ def test_store_tables_and_report_on_a_bucket(bucket):
     assert tidy[["model", "precision", "max_examples", "metric", "value", "examples"]].to_dict("records") == [
         {"model": "m.tag", "precision": "bf16", "max_examples": 4, "metric": "top1", "value": 0.25, "examples": 4}]
 
-    from jaxquba.report.__main__ import build
+    from jaxquba.report.interactive import write as build
     index = build(["gs://lab/run1/store"], "gs://lab/report")
     assert str(index) == "gs://lab/report/index.html"
     page = bucket.cat("gs://lab/report/index.html").decode()

@@ -178,7 +178,7 @@ ERROR_TRAP = '<script>window.__errors = []; window.addEventListener("error", e =
 
 def test_report_in_headless_chromium(sweep, chromium):
     stores, values, tmp = sweep
-    from jaxquba.report.__main__ import build
+    from jaxquba.report.interactive import write as build
     index = Path(build([str(s) for s in stores], str(tmp / "browser")))
     wide = pd.read_csv(index.parent / "wide.csv")
     page = index.read_text().replace("<body>", "<body>" + ERROR_TRAP, 1).replace("</body>", BROWSER_CHECKS)
@@ -208,10 +208,10 @@ def test_report_in_headless_chromium(sweep, chromium):
 
 
 def _twenty_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """20 runs with all nine dimensions (published rows' values, as a re-evaluation might give them) and their tidy
-    C-Rob rows (release pipeline: rankable)."""
+    """20 runs of published models with all nine dimensions (their published values, as a faithful re-evaluation
+    gives them) and their tidy C-Rob rows (release pipeline: rankable)."""
     published = quba.published_table().iloc[::16].head(20)
-    runs = pd.DataFrame({"model": [f"run{i}.{m}" for i, m in enumerate(published["model"])], "weights": "w",
+    runs = pd.DataFrame({"model": list(published["model"]), "weights": "w",
                          "precision": "fp32", "seed": 0, "max_examples": 0, "protocol": "quba_paper",
                          "protocol_version": "v1", "reference": "imagenet2012"})
     wide = pd.concat([runs, published[list(quba.COLUMNS)].reset_index(drop=True)], axis=1)
@@ -226,15 +226,42 @@ def test_report_of_326_published_and_20_runs_is_small_and_quick(tmp_path, chromi
     wide, tidy = _twenty_runs()
     data = interactive.page_data(wide, tidy)
     assert [r["QUBA"] is not None and r["published_rank"] is not None for r in data["evaluated"]] == [True] * 20
+    published = quba.published_table().set_index("row")
+    for run in data["evaluated"]:  # each run is matched to its published row by name
+        assert published.loc[run["published_row"], "model"] == run["model"]
+        assert run["QUBA"] == pytest.approx(published.loc[run["published_row"], "QUBA"], abs=5e-4)
     page = interactive.render(data)
     assert len(page.encode()) < 5_000_000  # the issue's bound
     probe = tmp_path / "probe.html"
     timing = '<script>document.body.setAttribute("data-checks", JSON.stringify({errors: window.__errors, ' \
-             'ms: performance.now(), points: document.querySelectorAll("#scatter circle").length}));</script>'
+             'ms: performance.now(), points: document.querySelectorAll("#scatter circle").length, ' \
+             'diffs: [...document.querySelectorAll("table.diff")].map(t => [...t.querySelectorAll("tr")].slice(1)' \
+             '.map(tr => Number(tr.lastChild.textContent)))}));</script>'
     probe.write_text(page.replace("<body>", "<body>" + ERROR_TRAP, 1).replace("</body>", timing + "</body>"))
     done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", probe.as_uri()],
                           capture_output=True, text=True, timeout=120)
     checks = json.loads(html.unescape(done.stdout.split('data-checks="', 1)[1].split('"', 1)[0]))
     assert checks["errors"] == [] and checks["points"] == 326 + 20
+    assert checks["diffs"] == [[0] * 9] * 20  # published beside re-evaluated: nine differences per run, all 0 here
     # Navigation start to every table, chart and figure drawn: the issue's 2 s, on this shared 2-core machine.
     assert checks["ms"] < 2000, checks
+
+
+def test_signed_spearman_and_its_marks_against_scipy():
+    """The heatmap's cells: Spearman rho of direction-signed values (scipy, the reference the paper used), negated
+    where exactly one of the pair is lower-is-better; a mark where the two-sided p-value is below 0.05/0.01/0.001."""
+    from scipy.stats import spearmanr
+
+    from jaxquba.report import interactive
+    values = quba.dimension_values(quba.published_table())
+    directions = np.array([d.direction for d in quba.DIMENSIONS], np.float64)
+    cells = interactive.signed_spearman(values, directions)
+    acc, cal, params = quba.COLUMNS.index("Acc"), quba.COLUMNS.index("Cal. Err."), quba.COLUMNS.index("Params")
+    plain = spearmanr(values[:, acc], values[:, cal])
+    assert cells["rho"][acc][cal] == pytest.approx(-plain.statistic, abs=1e-12)
+    assert cells["rho"][cal][params] == pytest.approx(spearmanr(values[:, cal], values[:, params]).statistic,
+                                                      abs=1e-12)  # both lower-is-better: sign unchanged
+    expected = "***" if plain.pvalue < 0.001 else "**" if plain.pvalue < 0.01 else "*" if plain.pvalue < 0.05 else ""
+    assert cells["marks"][acc][cal] == expected and cells["n"][acc][cal] == 326
+    few = interactive.signed_spearman(values[:2], directions)  # below 3 models: no correlation
+    assert few["rho"][acc][cal] is None

@@ -1,5 +1,2 @@
-"""The report of an evaluation: tables, radar charts, a Spearman heatmap and one self-contained HTML page."""
-
-from jaxquba.report.build import write_report
-
-__all__ = ["write_report"]
+"""The report over evaluated models: the tidy and wide tables of one or more stores and one self-contained HTML page
+(:mod:`jaxquba.report.interactive`); ``python -m jaxquba.report`` is its command line."""

@@ -20,23 +20,8 @@ from typing import Sequence
 
 from etils import epath
 
-from jaxquba import collate
 from jaxquba.errors import UserError, run_cli
 from jaxquba.report import interactive
-from jaxquba.store import write_bytes_atomic
-
-
-def build(stores: Sequence[str], out: str, models: Sequence[str] = ()) -> epath.Path:
-    """Collates ``stores`` (keeping models matching the globs ``models``) into ``out``; returns index.html's path."""
-    tidy = collate.tidy_table(stores, models)
-    wide = collate.wide_table(tidy)
-    out_dir = epath.Path(out).expanduser()
-    collate.write_tidy(tidy, out_dir / "tidy")
-    write_bytes_atomic(out_dir / "wide.csv", wide.to_csv(index=False).encode())
-    write_bytes_atomic(out_dir / "wide.parquet", wide.to_parquet(index=False))
-    index = out_dir / "index.html"
-    write_bytes_atomic(index, interactive.render(interactive.page_data(wide, tidy)).encode())
-    return index
 
 
 def _list(text: str) -> list[str]:
@@ -52,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> epath.Path:
     stores = _list(args.store)
     if not stores:
         raise UserError("--store: give at least one results store")
-    index = build(stores, args.out, _list(args.models))
+    index = interactive.write(stores, args.out, _list(args.models))
     print(f"report: {index}")
     return index
 

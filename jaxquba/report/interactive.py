@@ -16,13 +16,16 @@ import html
 import json
 import math
 from importlib import resources
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from etils import epath
 from scipy.stats import spearmanr
 
 import jaxquba
 from jaxquba import collate, quba
+from jaxquba.store import write_bytes_atomic
 
 # Correlations need at least this many models with both values; below it a cell stays empty.
 MIN_MODELS_FOR_CORRELATION = 3
@@ -188,11 +191,13 @@ def render(data: dict) -> str:
     style = package.joinpath("page.css").read_text()
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     title = f"jaxquba report: {len(data['evaluated'])} evaluated runs, {len(data['published'])} published models"
+    protocols = sorted({f"{r['protocol']}@{r['protocol_version']}" for r in data["evaluated"]})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{style}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="meta">jaxquba {html.escape(data['version'])} &middot; generated {html.escape(data['generated'])} &middot;
+protocol {html.escape(', '.join(protocols))} (quba_paper reproduces the published numbers; pixel is corrected) &middot;
 QUBA: weighted mean of direction-signed z-scores with the fixed constants of "Beyond Accuracy", only for runs with
 all nine dimensions; ranks are among the published models plus the run itself.</p>
 <div id="app"></div>
@@ -200,3 +205,18 @@ all nine dimensions; ranks are among the published models plus the run itself.</
 <script>{script}</script>
 </body></html>
 """
+
+
+def write(stores: Sequence, out, models: Sequence[str] = ()) -> epath.Path:
+    """Collates ``stores`` (keeping models matching the globs ``models``) into the folder ``out`` (local or remote):
+    ``tidy/`` (parquet dataset by model), ``wide.csv``, ``wide.parquet`` and ``index.html``; returns the page's path.
+    UserError where the stores hold no results (for those models)."""
+    tidy = collate.tidy_table([str(s) for s in stores], models)
+    wide = collate.wide_table(tidy)
+    out_dir = epath.Path(out).expanduser()
+    collate.write_tidy(tidy, out_dir / "tidy")
+    write_bytes_atomic(out_dir / "wide.csv", wide.to_csv(index=False).encode())
+    write_bytes_atomic(out_dir / "wide.parquet", wide.to_parquet(index=False))
+    index = out_dir / "index.html"
+    write_bytes_atomic(index, render(page_data(wide, tidy)).encode())
+    return index

@@ -74,7 +74,7 @@
   }
 
   function section(title, ...children) {
-    app.append(el("h2", {}, title), ...children);
+    app.append(el("h2", {}, title), ...children.flat());
   }
 
   function select(id, options, value, onchange) {
