@@ -151,10 +151,11 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     live at a time. Views that call the model themselves (attacks) are traced one by one.
     """
     requests = tuple(requests)
-    shared: dict[tuple[str, ...], list[ViewRequest]] = {}
+    shared: dict[tuple[tuple[str, ...], str | None], list[ViewRequest]] = {}
     for request in requests:
         if not request.view.needs_model:
-            shared.setdefault(request.heads, []).append(request)
+            finish = request.view.finish
+            shared.setdefault((request.heads, finish and finish.name), []).append(request)
 
     def step(params, batch):
         images01 = batch["images"].astype(jnp.float32) / 255.0
@@ -170,14 +171,17 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
 
         ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn, tuple(mean), tuple(std))
         per_view = {}
-        for heads, group in shared.items():
+        for (heads, _), group in shared.items():
             if len(group) == 1:
                 per_view[group[0].view.name] = heads_of(group[0].view(images01, ctx), heads)
                 continue
-            branches = [functools.partial(lambda view, x: view(x, ctx).astype(jnp.float32), r.view) for r in group]
+            branches = [functools.partial(lambda view, x: view.fn(x, ctx).astype(jnp.float32), r.view)
+                        for r in group]
+            finish = group[0].view.finish
 
-            def one_view(carry, index, branches=branches, heads=heads):
-                return carry, heads_of(jax.lax.switch(index, branches, images01), heads)
+            def one_view(carry, index, branches=branches, heads=heads, finish=finish):
+                images = jax.lax.switch(index, branches, images01)
+                return carry, heads_of(images if finish is None else finish(images, ctx), heads)
 
             _, stacked = jax.lax.scan(one_view, None, jnp.arange(len(group)))
             for k, request in enumerate(group):

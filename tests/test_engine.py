@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -93,3 +94,22 @@ def test_eight_devices_equal_one_device(tmp_path, reference):
     assert_outputs_match(setting("d8_b37"), one, exact=True)  # 5 rows per device, as on one device
     assert_outputs_match(setting("d8_b5"), one)
     assert_outputs_match(setting("d4x2_b6"), one)
+
+
+def test_views_sharing_a_finish_equal_each_view_whole():
+    """Views that name the same ``finish`` (release-style ImageNet-C's JPEG and resize) run it once after the
+    engine picks the view; the outputs equal those of each view applied whole, bitwise (the same float ops)."""
+    from jaxquba.views.base import View
+
+    finish = View("finish", lambda x, ctx: jnp.sqrt(x) * 0.5 + 0.25)
+    views = [View(f"scale{k}", lambda x, ctx, k=k: x * (0.2 + 0.3 * k), finish=finish) for k in range(3)]
+    other = View("other", lambda x, ctx: x[:, ::-1], finish=View("finish2", lambda x, ctx: 1 - x))
+    heads = ("top1", "logits")
+    engine = Engine(H.tiny_classifier(), batch_size=8)
+    got = engine.run_range(H.make_reader(), 0, 12, [ViewRequest(v, heads) for v in (*views, other)])
+    apply = H.tiny_classifier()
+    images = jnp.asarray(H.dataset()[0][:12], jnp.float32) / 255
+    for view in (*views, other):
+        logits = np.asarray(apply.apply(apply.params, view(images, None)))
+        np.testing.assert_allclose(got.views[view.name]["logits"], logits, rtol=0, atol=FLOAT_ATOL)
+        np.testing.assert_array_equal(got.views[view.name]["top1"], logits.argmax(-1))

@@ -221,3 +221,12 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
                                                        for key in plan.groups}, states), ctx)
     assert values[0].value == pytest.approx(100 * np.mean([k % 5 / 4 for k in range(95)]))
     assert "pipeline=release" in values[0].spec and len(values) == 96
+
+
+def test_older_c_rob_specs_are_read_by_their_source():
+    """Specs written before the pipeline field: their ``views`` were model-input corruptions (not comparable),
+    ``tfds`` regenerates the sets (not comparable), a release root is the published data."""
+    from jaxquba.dimensions.quba import c_rob_not_comparable
+    assert c_rob_not_comparable("c_rob@demo[protocol=quba_paper@v1,corruptions=views]")
+    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=tfds:imagenet2012_corrupted]")
+    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=release:/data/imagenet-c]") is None

@@ -264,8 +264,8 @@ def make_dimensions(datasets: P2Datasets | Callable[[], P2Datasets] = P2Datasets
         views = get().imagenet_c_views()
         out = outputs[ctx.dataset]
         accs = {key: _top1(out, view.name) for key, view in views.items()}
-        mean = _value(column, benchmarks.corruption_mean(accs, benchmarks.IMAGENET_C_CORRUPTIONS), ctx.dataset,
-                      f"imagenet_c(pipeline=release,transform=as_stored,views={len(views)})")
+        mean = Value(column, benchmarks.corruption_mean(accs, benchmarks.IMAGENET_C_CORRUPTIONS),
+                     value_spec.render(column, ctx.dataset, pipeline="release", sets=len(views)), column=column)
         return [mean] + [_value(f"{column}/{c}/{s}", a, ctx.dataset, views[(c, s)].name) for (c, s), a in accs.items()]
 
     def stylized_reduce(outputs, ctx):

@@ -55,7 +55,6 @@ Settings (absl flags, defined here so that the app knows them at parse time):
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Callable, Mapping
 
 import numpy as np
@@ -71,6 +70,7 @@ from jaxquba.metrics import calibration, class_balance, robustness
 from jaxquba.metrics.accuracy import top_k_accuracy
 from jaxquba.metrics.object_focus import in9_predictions, load_in_to_in9, object_focus
 from jaxquba.metrics.sixteen_class import shape_bias
+from jaxquba.value_spec import parse as parse_value_spec
 from jaxquba.value_spec import render as render_value_spec
 from jaxquba.views.attacks import fgsm_view, pgd_view
 from jaxquba.views.base import CLEAN, View
@@ -200,10 +200,9 @@ def c_rob_not_comparable(spec: str) -> str | None:
     """Why a C-Rob value (by its spec) is not comparable with the published ones, or None where it is: only the
     ``release`` (on-device, release-style) and ``release_files`` pipelines reproduce the published protocol's
     data; a spec without a pipeline predates this distinction (its ``views`` were model-input corruptions)."""
-    found = re.search(r"[\[,]pipeline=(\w+)", spec)
-    source = re.search(r"[\[,]corruptions=(\w+)", spec)
-    pipeline = found.group(1) if found else {"views": "model_input", "tfds": "tfds"}.get(
-        source.group(1) if source else "", "release_files")
+    fields = parse_value_spec(spec)
+    pipeline = fields.get("pipeline") or {"views": "model_input", "tfds": "tfds"}.get(
+        fields.get("corruptions", "").split(":")[0], "release_files")
     if pipeline in RANKABLE_PIPELINES:
         return None
     return (f"C-Rob from pipeline={pipeline}, not the ImageNet-C release's (JPEG q85 at 224 px read through the "

@@ -39,15 +39,20 @@ class View:
     used for planning and the benchmark's accounting.
     ``needs_model``: the view calls ``ctx.logits_fn`` (attacks). The engine runs the model-free views of a step
     through one shared copy of the model (so a step with 75 corruptions compiles the model once, not 75 times).
+    ``finish``: a model-free view applied to ``fn``'s output, the same for a family of views (release-style
+    ImageNet-C: the JPEG round trip and the model's resize after each corruption); the engine applies it once after
+    picking the view, so it is compiled once for the family, not once per view. Calling the view applies both.
     """
 
     name: str
     fn: Callable[[jax.Array, ViewContext], jax.Array]
     cost: float = 0.0
     needs_model: bool = False
+    finish: "View | None" = None
 
     def __call__(self, images01: jax.Array, ctx: ViewContext) -> jax.Array:
-        return self.fn(images01, ctx)
+        out = self.fn(images01, ctx)
+        return out if self.finish is None else self.finish(out, ctx)
 
 
 def spec_name(kind: str, **params: Any) -> str:

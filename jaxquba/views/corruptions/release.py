@@ -45,18 +45,11 @@ def model_transform_of_release(resize: int, crop: int, interpolation: str) -> Pi
     return PillowResize((RELEASE_SIZE, RELEASE_SIZE), (resize, resize), interpolation, rows=keep, cols=keep)
 
 
-def release_images(images: jax.Array, name: str, severity: int, keys: jax.Array,
-                   transform: PillowResize | None) -> jax.Array:
-    """uint8 (B, 224, 224, 3) release-preprocessed images -> what the model reads of their release files, as int32
-    levels: corrupted (uint8 as saved), JPEG q85 round trip, then ``transform`` (None: fed as stored)."""
-    if images.shape[1:] != (RELEASE_SIZE, RELEASE_SIZE, 3):
-        raise ValueError(f"release-style ImageNet-C starts from {RELEASE_SIZE} px images, got {images.shape}")
-    return read_release_file(corrupt(images, name, severity, keys), transform)
-
-
 def read_release_file(saved: jax.Array, transform: PillowResize | None) -> jax.Array:
     """uint8-level (B, 224, 224, 3) images as the release saved them -> what a model reads of their files (int32
     levels): the JPEG q85 encode/decode, then ``transform`` (None: as stored)."""
+    if saved.shape[1:] != (RELEASE_SIZE, RELEASE_SIZE, 3):
+        raise ValueError(f"release-style ImageNet-C files are {RELEASE_SIZE} px images, got {saved.shape}")
     decoded = jax.vmap(lambda image: jpeg.jpeg_roundtrip(image, RELEASE_JPEG_QUALITY))(saved)
     return decoded if transform is None else transform(decoded)
 
@@ -74,9 +67,18 @@ def release_view(name: str, severity: int, transform: PillowResize | None) -> Vi
     view_name = spec_name("imagenet_c", name=name, severity=severity, transform=read)
     key_name = spec_name("corrupt", name=name, severity=severity)
 
-    def fn(images01: jax.Array, ctx: ViewContext) -> jax.Array:
+    def saved(images01: jax.Array, ctx: ViewContext) -> jax.Array:
         images = jnp.round(images01 * 255).astype(jnp.uint8)
-        out = release_images(images, name, severity, example_keys(ctx, key_name), transform)
-        return out.astype(jnp.float32) / 255
+        return corrupt(images, name, severity, example_keys(ctx, key_name)).astype(jnp.float32) / 255
 
-    return View(view_name, fn, cost=0.0)
+    return View(view_name, saved, cost=0.0, finish=read_release_view(transform, read))
+
+
+def read_release_view(transform: PillowResize | None, read: str) -> View:
+    """The reading half shared by every release view with this ``transform``: JPEG q85 of the saved image, then
+    the model's transform (the engine compiles it once for all 75 or 95 corruptions)."""
+    def fn(saved01: jax.Array, ctx: ViewContext) -> jax.Array:
+        saved = jnp.round(saved01 * 255).astype(jnp.int32)
+        return read_release_file(saved, transform).astype(jnp.float32) / 255
+
+    return View(spec_name("read_release_file", transform=read), fn, cost=0.0)
