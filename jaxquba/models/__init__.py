@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxquba import zoo
 
@@ -50,6 +51,19 @@ def family(name: str) -> Family:
 def build_module(spec: zoo.ModelSpec, precision: str = "fp32"):
     """The Flax module of ``spec`` with compute dtype from ``precision`` ('fp32' or 'bf16')."""
     return _FAMILIES[spec.family].build(dtype=PRECISIONS[precision], **spec.config_dict())
+
+
+def count_params(spec: zoo.ModelSpec) -> int:
+    """The parameter count of ``spec``'s module as timm counts it: every parameter, without the batch-norm running
+    statistics (``mean``/``var`` of :class:`layers.FrozenBatchNorm`, which PyTorch keeps as buffers).
+
+    Shapes come from ``jax.eval_shape`` of the module's init: nothing is computed or allocated.
+    """
+    size = spec.data.input_size
+    variables = jax.eval_shape(build_module(spec).init, jax.random.PRNGKey(0),
+                               jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
+    leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
+    return sum(int(np.prod(leaf.shape)) for path, leaf in leaves if path[-1].key not in ("mean", "var"))
 
 
 def normalize(images01: jax.Array, data: zoo.DataConfig) -> jax.Array:
