@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from jaxquba import value_spec
 from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
 from jaxquba.engine import Outputs
 from jaxquba.metrics.accuracy import top_k_accuracy
@@ -24,8 +25,8 @@ def _passes(ctx: Context) -> tuple[Pass, ...]:
 
 def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     out = outputs[ctx.dataset]
-    return [Value("top1", view_accuracy(out), f"top1@{ctx.dataset}", column="Acc"),
-            Value("top5", view_accuracy(out, head="top5"), f"top5@{ctx.dataset}")]
+    return [Value("top1", view_accuracy(out), value_spec.render("top1", ctx.dataset), column="Acc"),
+            Value("top5", view_accuracy(out, head="top5"), value_spec.render("top5", ctx.dataset))]
 
 
 ACCURACY = register(Dimension("accuracy", "top-1 and top-5 accuracy on clean images", _passes, _reduce))

@@ -21,6 +21,7 @@ from typing import Mapping
 import numpy as np
 from absl import flags
 
+from jaxquba import value_spec
 from jaxquba.dimensions.accuracy import HEADS
 from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
 from jaxquba.engine import Outputs
@@ -174,7 +175,7 @@ def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
         values.append(("num_imagenet-m_errors", row["num_imagenet-m_errors"]))
     _write_report(row, ctx, 100.0 * top_k_accuracy(predictions[~data.is_problematic],
                                                     data.targets[~data.is_problematic]))
-    return [Value(name, float(v), f"errors/{name}@{ctx.dataset}") for name, v in values]
+    return [Value(name, float(v), value_spec.render(f"errors/{name}", ctx.dataset)) for name, v in values]
 
 
 def _write_report(row: dict, ctx: Context, top1: float) -> None:

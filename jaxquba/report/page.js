@@ -185,7 +185,7 @@
       el("table", {class: "t diff"}, el("tr", {}, ["dimension", "published", "re-evaluated", "difference"]
         .map(h => el("th", {}, h))), rows));
   });
-  section("Published vs re-evaluated", matched.length ? diffs :
+  section("Published vs re-evaluated", matched.length ? el("div", {class: "row"}, diffs) :
     el("p", {class: "note"}, "No evaluated run is a published model (matched by name or alias)."));
 
   // ---------------------------------------------------------------- heatmaps
@@ -281,10 +281,17 @@
   const accKey = D.evaluated.some(r => isNum(r["Acc"])) ? "Acc" : "top1_acc/imagenet";
   const errRuns = D.evaluated.filter(r => shares.some(s => isNum(r[s])) && isNum(r[accKey]));
   if (errRuns.length) {
+    const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
     const pts = [];
     for (const r of errRuns) for (const s of shares) if (isNum(r[s]))
-      pts.push({x: r[accKey], y: r[s], cls: "ev share-" + s.replace(/[^a-z_]/gi, ""), title: `${r.label}: ${s}`});
-    figs.append(el("h3", {}, "Error types against top-1"), scatterSvg("study-errors", pts, accKey, "share of top-1 errors, %"));
+      pts.push({x: r[accKey], y: r[s], cls: "ev", title: `${r.label}: ${s}`});
+    const fig = scatterSvg("study-errors", pts, accKey, "share of top-1 errors, %");
+    fig.querySelectorAll("circle").forEach(c => {
+      const type = shares.findIndex(s => c.dataset.label.endsWith(": " + s));
+      c.setAttribute("style", `fill: ${palette[type % palette.length]}`);
+    });
+    figs.append(el("h3", {}, "Error types against top-1"), fig, el("p", {class: "note"}, shares.map((s, k) =>
+      el("span", {style: `color: ${palette[k % palette.length]}; margin-right: 1em`}, "● " + s.replace("errors/share_", "")))));
   } else {
     figs.append(el("p", {class: "note", id: "study-errors"}, "Error types against top-1: no run has the error study."));
   }
