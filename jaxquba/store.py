@@ -69,6 +69,10 @@ def is_local(path) -> bool:
     return "://" not in os.fspath(path)
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def atomic_path(path) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; on success it is moved over ``path`` (locally: fsynced, then
@@ -96,6 +100,7 @@ def atomic_path(path) -> Iterator[Path]:
     except OSError as e:
         raise _write_error(path, e) from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; results and reports are shared like any file
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:

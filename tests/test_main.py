@@ -148,6 +148,10 @@ def test_readme_demo_runs_every_dimension_that_has_data(tmp_path, timm_module):
     assert "mvh_cue_conflict" in skipped["shape_bias"] and "in_to_in9.json" in skipped["object_focus"]
     assert "imagenet2012_corrupted/* (95 sets)" in skipped["p2_imagenet_c"]
     assert "skipped:" in done.stdout and "Traceback" not in done.stderr
+    # While XLA compiles, the bar says so (not a silent 0%), and the run ends with a report the user can open.
+    assert "compiling the step for" in done.stderr and "compiled the step for" in done.stderr
+    report = tmp_path / "report" / "index.html"
+    assert f"report: {report}" in done.stdout and model["model"] in report.read_text()
 
     # QUBA passes use the model's own transform (timm: shorter side 256 bicubic, crop 224); P2 passes Resize(256,
     # bilinear) + CenterCrop(224) whatever the model (P2.1). Each P2 value equals a direct computation on images

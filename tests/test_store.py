@@ -43,6 +43,14 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
+def test_atomic_files_get_the_permissions_of_an_ordinary_file(tmp_path):
+    """mkstemp makes its file 0600; a finished result or report must be readable as a plainly written one is."""
+    path, plain = tmp_path / "summary.json", tmp_path / "plain.json"
+    write_json_atomic(path, {"v": 1})
+    plain.write_text("{}")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_chunks_merge_heads_and_index_is_readable(tmp_path):
     store = Store(tmp_path)
     fields = {"model": "m", "weights": "abc", "dataset": "d:test", "view": "clean", "protocol": "pixel/1"}

@@ -161,8 +161,9 @@ def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
         heatmaps["evaluated runs"] = signed_spearman(ours, directions)
 
     p2_dims = [d for d in dict.fromkeys(tidy["dimension"]) if str(d).startswith("p2_")]
-    bias = _headline_columns(tidy, [d for d in p2_dims if d in BIAS_DIMENSIONS])
-    general = _headline_columns(tidy, [d for d in p2_dims if d not in BIAS_DIMENSIONS])
+    # A headline value that no run measured (NaN everywhere, e.g. a band fit that failed) has no wide column.
+    bias = [c for c in _headline_columns(tidy, [d for d in p2_dims if d in BIAS_DIMENSIONS]) if c in evaluated]
+    general = [c for c in _headline_columns(tidy, [d for d in p2_dims if d not in BIAS_DIMENSIONS]) if c in evaluated]
     bias_corr = cross_spearman(evaluated[bias].to_numpy(np.float64), evaluated[general].to_numpy(np.float64)) \
         if bias and general else None
     shares = sorted(c for c in evaluated.columns if str(c).startswith("errors/share_"))
