@@ -81,12 +81,20 @@ def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
     An unknown spec raises UserError (a typo should stop the run, not be skipped)."""
     from jaxquba.data import registry
     from jaxquba.errors import UserError
-    name = registry.canonical_name(spec, data_dir)
+    # tfds warns once per folder it probes for a missing dataset (hundreds of lines for ImageNet-C); the reason a
+    # dataset is missing is reported by the app, so below INFO verbosity those warnings are muted here.
+    previous = logging.get_verbosity()
+    if previous <= logging.WARNING:
+        logging.set_verbosity(logging.ERROR)
     try:
-        source = registry.open_source(spec, data_dir)
-    except UserError as e:
-        return DatasetState(spec, name, missing=str(e))
-    return DatasetState(spec, source.name, source)
+        name = registry.canonical_name(spec, data_dir)
+        try:
+            source = registry.open_source(spec, data_dir)
+        except UserError as e:
+            return DatasetState(spec, name, missing=str(e))
+        return DatasetState(spec, source.name, source)
+    finally:
+        logging.set_verbosity(previous)
 
 
 def output_fields(classifier, dataset: str, preprocess: str, view: str, protocol, seed: int) -> dict[str, Any]:
