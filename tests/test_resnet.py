@@ -1,8 +1,10 @@
-"""ResNet parity with timm (random init with randomised batch-norm statistics, real images)."""
+"""ResNet family parity with timm (random init with randomised batch-norm statistics, real images), including the
+variants the family's config builds: ResNeXt, Wide ResNet, ResNet-D and SENet-154 (small variants where the full
+network only adds depth)."""
 
 import pytest
 
-from parity_util import assert_parity, parity_logits
+from parity_util import assert_parity, check_timm, parity_logits, small_variant
 
 CASES = [
     "resnet18.a1_in1k",  # basic blocks
@@ -20,3 +22,14 @@ def test_resnet_parity(name, timm_module, shared_data):
 @pytest.mark.parametrize("name", LARGE_CASES)
 def test_resnet_parity_large(name, timm_module, shared_data):
     assert_parity(*parity_logits(timm_module, name, shared_data, n_images=1))
+
+
+# One block per stage keeps every code path (grouped 3x3, deep stem, both shortcut kinds, SE) at a fraction of the
+# cost; the registered depths differ only in how often the same block repeats.
+SMALL = (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["resnext50_32x4d.tv_in1k", "wide_resnet50_2.tv_in1k", "resnet50d.gluon_in1k",
+                                  "senet154.gluon_in1k"])
+def test_resnet_variant_parity(name, timm_module, shared_data):
+    check_timm(timm_module, small_variant(name, depths=SMALL), shared_data, n_images=1, layers=SMALL)

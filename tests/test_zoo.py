@@ -33,8 +33,14 @@ def timm_param_count(timm, arch: str, num_classes: int) -> int:
 
 @pytest.mark.parametrize("spec", TIMM_SPECS, ids=lambda s: s.name)
 def test_spec_matches_timm(spec, timm_module):
-    cfg = timm_module.models.get_pretrained_cfg(spec.name)
-    assert cfg is not None, f"timm has no pretrained tag {spec.name}"
+    try:
+        cfg = timm_module.models.get_pretrained_cfg(spec.name)
+    except RuntimeError:  # a tag timm does not know: only release checkpoints with a download address may be one
+        cfg = None
+    if cfg is None:
+        assert spec.url, f"timm has no pretrained tag {spec.name} and the spec no download address"
+        assert spec.num_params == timm_param_count(timm_module, spec.arch, spec.data.num_classes)
+        return
     data = spec.data
     assert cfg.input_size == (3, data.input_size, data.input_size)
     assert (cfg.crop_pct, cfg.crop_mode, cfg.interpolation) == (data.crop_pct, data.crop_mode, data.interpolation)
