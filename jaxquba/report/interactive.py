@@ -89,24 +89,15 @@ def cross_spearman(rows: np.ndarray, cols: np.ndarray) -> dict:
     return {"rho": rho, "marks": marks}
 
 
-def published_match(model: str, aliases=()) -> int | None:
-    """The published row (its ``row`` number) of an evaluated model: the published key or display name equal to
-    the model's name, its name without the pretrained tag, or an alias (case-insensitive); None if none."""
-    published = quba.published_table()
-    names = {n.lower() for n in (model, model.split(".")[0], *aliases)}
-    for row in published.itertuples(index=False):
-        if str(row.model).lower() in names or str(row.display_name).lower() in names:
-            return int(row.row)
-    return None
-
-
-def _aliases(model: str) -> tuple[str, ...]:
+def published_match(model: str) -> int | None:
+    """The published row (its ``row`` number) an evaluated model re-evaluates, through the registry's table of
+    published models (:func:`jaxquba.zoo.published_rows`): the row of that published name, else the first row whose
+    weights and preprocessing are this registry name's; None where the model is not a published one."""
     from jaxquba import zoo
-    from jaxquba.errors import UserError
-    try:
-        return tuple(zoo.aliases_of(zoo.resolve(model)))
-    except (UserError, KeyError):  # a model registered by a user module that is not imported here: no aliases
-        return ()
+    rows = zoo.published_rows()
+    named = [r.row for r in rows if r.published == model]
+    same = [r.row for r in rows if r.registry == model and not r.data]
+    return (named or same or [None])[0]
 
 
 def _rank_notes(evaluated: pd.DataFrame, tidy: pd.DataFrame, complete: pd.Series) -> list[str]:
@@ -152,7 +143,7 @@ def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
         evaluated.loc[complete, "QUBA"] = scores
         ranked = complete & (evaluated["rank_note"] == "")
         evaluated.loc[ranked, "published_rank"] = quba.published_ranks(evaluated.loc[ranked, "QUBA"].to_numpy())
-    evaluated["published_row"] = [published_match(m, _aliases(m)) for m in evaluated["model"]]
+    evaluated["published_row"] = [published_match(m) for m in evaluated["model"]]
 
     population = published[nine].to_numpy(np.float64)
     heatmaps = {"published models": signed_spearman(population, directions)}

@@ -186,7 +186,7 @@
         .map(h => el("th", {}, h))), rows));
   });
   section("Published vs re-evaluated", matched.length ? el("div", {class: "row"}, diffs) :
-    el("p", {class: "note"}, "No evaluated run is a published model (matched by name or alias)."));
+    el("p", {class: "note"}, "No evaluated run is a published model (by the registry's table of published models)."));
 
   // ---------------------------------------------------------------- heatmaps
   function heatmap(id, title, labels, cols, m) {
