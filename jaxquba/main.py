@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from absl import app, flags, logging
+
+from jaxquba import compilation_cache
 from etils import epath
 
 import jaxquba.dimensions.errors  # noqa: F401  (defines the --errors_* flags before absl parses the command line)
@@ -59,6 +61,8 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --distributed; default: auto-detect).")
+flags.DEFINE_string("compilation_cache", compilation_cache.DEFAULT_DIR, "Folder of JAX's persistent compilation cache "
+                    "(a rerun or another checkpoint of the same architecture loads the compiled steps); 'none': off.")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 flags.DEFINE_bool("strict_data", False, "Stop with an error when a dataset has files that cannot be used (undecodable "
                   "or too small images, duplicate rows) instead of leaving them out and listing them.")
@@ -471,6 +475,7 @@ def main(argv) -> None:
             for name, value in DEMO_SETTINGS.items():
                 if not FLAGS[name].present:
                     setattr(FLAGS, name, value)
+        compilation_cache.enable(FLAGS.compilation_cache)
         if FLAGS.distributed:
             import jax
             jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

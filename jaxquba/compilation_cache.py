@@ -1,0 +1,34 @@
+"""JAX's persistent compilation cache, on by default for the app.
+
+A pass's jitted step takes minutes to compile on a CPU (it holds every view of the pass) and is the same program for
+every checkpoint of one architecture: parameters are arguments of the step, not constants, so XLA's cache key (the
+program, the compile options and the devices) does not depend on the weights. With the cache on disk a rerun, a
+resumed run and the second checkpoint of a sweep load the compiled step instead of compiling it again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DIR = "~/.cache/jaxquba/xla"
+OFF = ("", "none", "off")
+
+
+def enable(directory: str | os.PathLike | None = DEFAULT_DIR) -> Path | None:
+    """Stores compiled programs under ``directory`` (``None``, ``""``, ``"none"`` or ``"off"``: no cache).
+    Returns the folder in use, or None. Programs that compile faster than jax's threshold (1 s by default;
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` sets it) are not worth a file and are not stored."""
+    from jaxquba.errors import UserError
+    import jax
+
+    if directory is None or str(directory).lower() in OFF:
+        return None
+    folder = Path(directory).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--compilation_cache={directory}: cannot create the folder ({e.strerror}); give a writable "
+                        "folder, or --compilation_cache=none") from None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    return folder
