@@ -37,3 +37,32 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
                 "norm1": tl.layer_norm(read, f"{b}.norm1"), "attn": tl.self_attention(read, f"{b}.attn"),
                 "norm2": tl.layer_norm(read, f"{b}.norm2"), "mlp": tl.mlp(read, f"{b}.mlp")}
     return params
+
+
+def convert_torchvision(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """torchvision ``SwinTransformer`` state dicts (``swin_t`` ...) -> the same parameters.
+
+    torchvision numbers the stem ``features.0`` (conv ``.0``, LayerNorm ``.2``), stage s's blocks ``features.{2s+1}``
+    and the patch merging before stage s ``features.{2s}``; the MLP is ``mlp.0``/``mlp.3``; ``norm`` and ``head``.
+    Its patch merging concatenates the 2x2 neighbours in timm's order, and it saves ``relative_position_index``.
+    """
+    cfg = spec.config_dict()
+    params: dict[str, Any] = {
+        "patch_embed_proj": tl.conv2d(read, "features.0.0"), "patch_embed_norm": tl.layer_norm(read, "features.0.2"),
+        "norm": tl.layer_norm(read, "norm"), "head_fc": tl.linear(read, "head"),
+    }
+    for stage, depth in enumerate(cfg["depths"]):
+        if stage > 0:
+            p = f"features.{2 * stage}"
+            params[f"layers_{stage}_downsample"] = {"norm": tl.layer_norm(read, f"{p}.norm"),
+                                                    "reduction": tl.linear(read, f"{p}.reduction", False)}
+        for i in range(depth):
+            b = f"features.{2 * stage + 1}.{i}"
+            if f"{b}.attn.relative_position_index" in read:
+                read(f"{b}.attn.relative_position_index")  # derived; the module computes its own
+            params[f"layers_{stage}_blocks_{i}"] = {
+                "relative_position_bias_table": read(f"{b}.attn.relative_position_bias_table"),
+                "norm1": tl.layer_norm(read, f"{b}.norm1"), "attn": tl.self_attention(read, f"{b}.attn"),
+                "norm2": tl.layer_norm(read, f"{b}.norm2"),
+                "mlp": {"fc1": tl.linear(read, f"{b}.mlp.0"), "fc2": tl.linear(read, f"{b}.mlp.3")}}
+    return params

@@ -34,3 +34,27 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
             block["ls2"] = {"gamma": read(f"{p}.ls2.gamma")}
         params[f"blocks_{i}"] = block
     return params
+
+
+def convert_torchvision(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """torchvision ``VisionTransformer`` state dicts (``vit_b_16`` ...) -> the same parameters.
+
+    torchvision's ViT is timm's class-token ViT under other names: ``conv_proj``, ``class_token``,
+    ``encoder.pos_embedding``, per layer ``ln_1``/``ln_2``, ``nn.MultiheadAttention`` (``in_proj`` holds q, k, v in
+    timm's fused order) and the MLP as ``mlp.0``/``mlp.3``; ``encoder.ln`` and ``heads.head``.
+    """
+    cfg = spec.config_dict()
+    params: dict[str, Any] = {
+        "patch_embed": tl.conv2d(read, "conv_proj"), "cls_token": read("class_token"),
+        "pos_embed": read("encoder.pos_embedding"), "norm": tl.layer_norm(read, "encoder.ln"),
+        "head": tl.linear(read, "heads.head"),
+    }
+    for i in range(cfg["depth"]):
+        p = f"encoder.layers.encoder_layer_{i}"
+        params[f"blocks_{i}"] = {
+            "norm1": tl.layer_norm(read, f"{p}.ln_1"), "norm2": tl.layer_norm(read, f"{p}.ln_2"),
+            "attn": {"qkv": {"kernel": read(f"{p}.self_attention.in_proj_weight").T,
+                             "bias": read(f"{p}.self_attention.in_proj_bias")},
+                     "proj": tl.linear(read, f"{p}.self_attention.out_proj")},
+            "mlp": {"fc1": tl.linear(read, f"{p}.mlp.0"), "fc2": tl.linear(read, f"{p}.mlp.3")}}
+    return params

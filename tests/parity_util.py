@@ -63,7 +63,7 @@ def informative_random_state(model, seed: int = 0) -> None:
             elif leaf == "running_mean":
                 t.copy_(draw(t.shape, -0.5, 0.5))
             elif leaf in ("cls_token", "dist_token", "reg_token", "pos_embed", "relative_position_bias_table",
-                          "attention_biases"):
+                          "attention_biases", "class_token", "pos_embedding"):  # the last two: torchvision's ViT
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.5)
             elif t.ndim == 1 and (leaf in ("gamma", "gamma_1", "gamma_2") or leaf == "weight"):  # layer scales, norms
                 # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically

@@ -133,6 +133,7 @@ def build(dtype=jnp.float32, **config) -> SwinTransformer:
 
 
 register_family("swin", build, converter="converters.swin:convert")
+register_family("swin_tv", build, converter="converters.swin:convert_torchvision")  # torchvision's layout
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
@@ -151,3 +152,13 @@ for _size, (_dim, _depths, _heads, _num_params, _alias) in _ARCHS.items():
         zoo.register(zoo.ModelSpec(name=_name, family="swin",
                                    config=zoo.config(embed_dim=_dim, depths=_depths, num_heads=_heads), data=_MS,
                                    num_params=_num_params, aliases=_aliases, hf_hub_id=f"timm/{_name}"))
+
+# torchvision's IMAGENET1K_V1 Swins (the published Swin-T/S/B rows): bicubic resize 232 / 246 / 238, crop 224.
+for _size, _arch, _crop, _file in (("tiny", "swin_t", 0.9655, "swin_t-704ceda3.pth"),  # 224 / 0.9655 -> 232
+                                   ("small", "swin_s", 0.9105, "swin_s-5e29d889.pth"),  # -> 246
+                                   ("base", "swin_b", 0.9411, "swin_b-68c6b09e.pth")):  # -> 238
+    _dim, _depths, _heads, _num_params, _alias = _ARCHS[_size]
+    zoo.register(zoo.ModelSpec(name=f"tv_{_arch}.imagenet1k_v1", family="swin_tv",
+                               config=zoo.config(embed_dim=_dim, depths=_depths, num_heads=_heads),
+                               data=zoo.DataConfig(224, _crop, "bicubic"), num_params=_num_params,
+                               url="https://download.pytorch.org/models/" + _file))

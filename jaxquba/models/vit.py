@@ -112,6 +112,7 @@ def build(dtype=jnp.float32, **config) -> VisionTransformer:
 
 
 register_family("vit", build, converter="converters.vit:convert")
+register_family("vit_tv", build, converter="converters.vit:convert_torchvision")  # torchvision's layout
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
@@ -196,3 +197,16 @@ for _size, _letter, _p224, _p384 in (("small", "s", 22_059_496, 22_205_416), ("b
         ("fb_in22k_ft_in1k", _DEIT_384, (f"deit3_{_letter}_384_in22k",))), **_DEIT3)
 _register("deit3_medium_patch16_224", "medium", 16, 224, 38_849_512, (  # timm has the medium size at 224 only
     ("fb_in1k", _DEIT_224, ("deit3_m",)), ("fb_in22k_ft_in1k", _DEIT3_IN22K_224, ("deit3_m_in22k",))), **_DEIT3)
+
+# torchvision's IMAGENET1K_V1 ViTs (the published ViT-b-16 ... rows): resize 256 (242 for L/16) bilinear, crop 224.
+_TV = "https://download.pytorch.org/models/"
+for _arch, _size, _patch, _num_params, _crop, _file in (  # torchvision's parameter counts
+        ("vit_b_16", "base", 16, 86_567_656, 0.875, "vit_b_16-c867db91.pth"),
+        ("vit_l_16", "large", 16, 304_326_632, 0.9256, "vit_l_16-852ce7e3.pth"),  # 224 / 0.9256 -> resize 242
+        ("vit_b_32", "base", 32, 88_224_232, 0.875, "vit_b_32-d86f8d99.pth"),
+        ("vit_l_32", "large", 32, 306_535_400, 0.875, "vit_l_32-c7638314.pth")):
+    _dim, _depth, _num_heads = _SIZES[_size]
+    zoo.register(zoo.ModelSpec(
+        name=f"tv_{_arch}.imagenet1k_v1", family="vit_tv",
+        config=zoo.config(patch_size=_patch, embed_dim=_dim, depth=_depth, num_heads=_num_heads, img_size=224),
+        data=zoo.DataConfig(224, _crop, "bilinear"), num_params=_num_params, url=_TV + _file))
