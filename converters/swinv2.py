@@ -41,3 +41,35 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
                                                     "mlp": tl.mlp(read, f"{b}.mlp"),
                                                     "norm2": tl.layer_norm(read, f"{b}.norm2")}
     return params
+
+
+def convert_torchvision(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """torchvision ``SwinTransformer`` V2 state dicts (``swin_v2_t`` ...) -> the same parameters.
+
+    Module numbering as in :func:`converters.swin.convert_torchvision`. torchvision keeps a full ``qkv.bias`` but
+    zeroes its k third in every forward (a clone), so only the q and v thirds are read; the k third is marked used.
+    """
+    cfg = spec.config_dict()
+    params: dict[str, Any] = {
+        "patch_embed_proj": tl.conv2d(read, "features.0.0"), "patch_embed_norm": tl.layer_norm(read, "features.0.2"),
+        "norm": tl.layer_norm(read, "norm"), "head_fc": tl.linear(read, "head"),
+    }
+    for stage, depth in enumerate(cfg["depths"]):
+        if stage > 0:
+            p = f"features.{2 * stage}"
+            params[f"layers_{stage}_downsample"] = {"norm": tl.layer_norm(read, f"{p}.norm"),
+                                                    "reduction": tl.linear(read, f"{p}.reduction", False)}
+        for i in range(depth):
+            b = f"features.{2 * stage + 1}.{i}"
+            for buffer in DERIVED_BUFFERS:
+                if f"{b}.{buffer}" in read:
+                    read(f"{b}.{buffer}")
+            q_bias, _k_bias, v_bias = read(f"{b}.attn.qkv.bias").reshape(3, -1)
+            attn = {"qkv": tl.linear(read, f"{b}.attn.qkv", bias=False), "proj": tl.linear(read, f"{b}.attn.proj"),
+                    "q_bias": q_bias, "v_bias": v_bias, "logit_scale": read(f"{b}.attn.logit_scale"),
+                    "cpb_mlp_0": tl.linear(read, f"{b}.attn.cpb_mlp.0"),
+                    "cpb_mlp_2": tl.linear(read, f"{b}.attn.cpb_mlp.2", bias=False)}
+            params[f"layers_{stage}_blocks_{i}"] = {
+                "attn": attn, "norm1": tl.layer_norm(read, f"{b}.norm1"), "norm2": tl.layer_norm(read, f"{b}.norm2"),
+                "mlp": {"fc1": tl.linear(read, f"{b}.mlp.0"), "fc2": tl.linear(read, f"{b}.mlp.3")}}
+    return params

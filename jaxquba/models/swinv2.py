@@ -146,6 +146,7 @@ def build(dtype=jnp.float32, **config) -> SwinTransformerV2:
 
 
 register_family("swinv2", build, converter="converters.swinv2:convert")
+register_family("swinv2_tv", build, converter="converters.swinv2:convert_torchvision")  # torchvision's layout
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
@@ -174,3 +175,15 @@ for _size, _letter in (("tiny", "t"), ("small", "s"), ("base", "b")):
 for _size, _letter in (("base", "b"), ("large", "l")):  # ImageNet-22k at 192 px / window 12, fine-tuned at 256 / 16
     _register(f"swinv2_{_size}_window12to16_192to256", _size, 16, "ms_in22k_ft_in1k", f"swinv2_{_letter}_w12to16",
               pretrained_windows=(12, 12, 12, 6))
+
+# torchvision's IMAGENET1K_V1 Swin-V2 with window 8 (the published SwinV2-T/S/B-W8 rows): bicubic resize 260 / 260 /
+# 272, crop 256. torchvision's parameter counts include a k bias that it zeroes in every forward (the module has none).
+for _size, _arch, _crop, _num_params, _file in (
+        ("tiny", "swin_v2_t", 0.9846, 28_351_570, "swin_v2_t-b137f0e2.pth"),  # 256 / 0.9846 -> resize 260
+        ("small", "swin_v2_s", 0.9846, 49_737_442, "swin_v2_s-637d8ceb.pth"),
+        ("base", "swin_v2_b", 0.9411, 87_930_848, "swin_v2_b-781e5279.pth")):  # -> 272
+    _dim, _depths, _heads, _ = _SIZES[_size]
+    zoo.register(zoo.ModelSpec(name=f"tv_{_arch}.imagenet1k_v1", family="swinv2_tv",
+                               config=zoo.config(embed_dim=_dim, depths=_depths, num_heads=_heads, window_size=8),
+                               data=zoo.DataConfig(256, _crop, "bicubic"), num_params=_num_params,
+                               url="https://download.pytorch.org/models/" + _file))
