@@ -1,6 +1,6 @@
 """torchvision's ViT, Swin and Swin-V2 (the published ViT-b-16 ..., Swin-T/S/B and SwinV2-*-W8 rows): their
-layouts converted onto the timm-layout Flax modules, parity against torchvision's random-init models, and each spec's preprocessing and
-parameter count against torchvision's weight metadata."""
+layouts converted onto the timm-layout Flax modules, parity against torchvision's random-init models, and each spec's
+preprocessing and parameter count against torchvision's weight metadata."""
 
 import math
 
