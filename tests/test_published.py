@@ -15,10 +15,13 @@ from jaxquba.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Published rows that resolve to a registered model, per architecture group of the table: exact for the groups
-# whose families are being ported (raise the number when a family or tag lands; the listing test fails until it is
-# raised, so the count stays true), a floor for the others (ported in parallel by sibling issues).
-EXPECTED_COVERAGE = {"CNN": 55}
+# Published rows that resolve to a registered model, per architecture group of the table. Exact for the groups
+# whose families issue 15 ports (raise the number when a family or tag lands; the listing test fails until it is
+# raised, so the count stays true).
+EXPECTED_COVERAGE = {"CNN": 63}
+
+# A floor for the groups that sibling issues port in parallel (they raise it as they land; kept apart from the line
+# above so that landings of both do not touch the same lines).
 COVERAGE_FLOOR = {"Bcos": 0, "TRA": 72, "VLM": 13}
 
 ROWS = zoo.published_rows()
