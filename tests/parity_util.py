@@ -43,6 +43,10 @@ def sample_image_paths(shared_data: Path, count: int) -> list[Path]:
     return [files[i] for i in SAMPLE_INDICES[:count]]
 
 
+# Names of per-channel layer scales (DeiT-III/timm, CaiT, XCiT), redrawn with the norm weights.
+LAYER_SCALES = ("gamma", "gamma_1", "gamma_2", "gamma1", "gamma2", "gamma3")
+
+
 def informative_random_state(model, seed: int = 0) -> None:
     """Redraws, in place, the tensors that timm initialises to constants (see the module docstring)."""
     import torch
@@ -65,7 +69,7 @@ def informative_random_state(model, seed: int = 0) -> None:
             elif leaf in ("cls_token", "dist_token", "reg_token", "pos_embed", "relative_position_bias_table",
                           "attention_biases", "class_token", "pos_embedding"):  # the last two: torchvision's ViT
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.5)
-            elif t.ndim == 1 and (leaf in ("gamma", "gamma_1", "gamma_2") or leaf == "weight"):  # layer scales, norms
+            elif t.ndim == 1 and leaf in LAYER_SCALES + ("weight",):  # layer scales and norm weights
                 # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically
                 # under fixed batch-norm statistics; signs vary so a dropped scale cannot hide.
                 t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
@@ -75,6 +79,8 @@ def informative_random_state(model, seed: int = 0) -> None:
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
             elif t.ndim == 2 and leaf == "weight" and t.shape[0] == t.shape[1] and torch.equal(t, t.T):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.02)  # symmetric (ConViT's identity v): transposable
+            elif leaf == "temperature":  # XCiT's per-head attention temperature, initialised to 1
+                t.copy_(draw(t.shape, 0.5, 2.0))
             elif leaf == "gating_param":  # ConViT's positional/content mix, initialised to 1 for every head
                 t.copy_(torch.randn(t.shape, generator=gen))
             elif t.ndim >= 2 and leaf == "weight":
