@@ -17,15 +17,15 @@ all-gathered with their example ids and mask, so every process (process 0 writes
 Overlap: the step is dispatched asynchronously; while it runs, the host reads and transfers the next batch, and the
 previous step's outputs are copied back.
 
-:func:`evaluate` adds the results store: the examples are split in fixed chunks, each chunk's outputs are written
-atomically per view, and chunks already stored are not recomputed.
+The heads it computes are registered in :mod:`jaxquba.engine.heads`; :mod:`jaxquba.engine.chunked` runs it chunk by
+chunk into the results store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,60 +36,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxquba import protocols
 from jaxquba.data.pipeline import HostBatch
 from jaxquba.data.sharding import process_shard
+from jaxquba.engine.heads import HEADS, HeadInputs, ViewRequest
 from jaxquba.models import Classifier
-from jaxquba.store import OutputEntry
-from jaxquba.views.base import View, ViewContext
+from jaxquba.views.base import ViewContext
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Output heads: what comes back per example and per view.
-
-class HeadInputs(NamedTuple):
-    """What a head sees: the model's outputs (what the protocol treats as logits), their softmax, the labels."""
-
-    outputs: jax.Array  # float32 (B, C)
-    probs: jax.Array  # float32 (B, C) softmax of outputs
-    labels: jax.Array  # int32 (B,); -1 where unknown
-
-
-def _label_prob(x: HeadInputs) -> jax.Array:
-    known = x.labels >= 0
-    picked = jnp.take_along_axis(x.probs, jnp.where(known, x.labels, 0)[:, None], axis=1)[:, 0]
-    return jnp.where(known, picked, jnp.nan)
-
-
-HEADS: dict[str, Callable[[HeadInputs], jax.Array]] = {
-    "logits": lambda x: x.outputs,  # (B, C) raw model outputs
-    "probs": lambda x: x.probs,  # (B, C)
-    "top1": lambda x: jnp.argmax(x.outputs, axis=-1).astype(jnp.int32),  # (B,)
-    "top5": lambda x: jax.lax.top_k(x.outputs, min(5, x.outputs.shape[-1]))[1].astype(jnp.int32),  # (B, 5)
-    "confidence": lambda x: jnp.max(x.probs, axis=-1),  # (B,) top-1 probability
-    "label_prob": _label_prob,  # (B,) probability of the true class; NaN where the label is unknown
-    "finite": lambda x: jnp.all(jnp.isfinite(x.outputs), axis=-1),  # (B,) bool: no NaN/inf among the outputs
-}
-
-
-def register_head(name: str, fn: Callable[[HeadInputs], jax.Array]) -> None:
-    """Adds a per-example output head (e.g. a 16-class decision); ``fn`` must keep the batch as leading axis."""
-    if name in HEADS and HEADS[name] is not fn:
-        raise ValueError(f"head {name!r} already registered")
-    HEADS[name] = fn
-
-
-@dataclasses.dataclass(frozen=True)
-class ViewRequest:
-    """One view of the data and the heads wanted from the model's outputs on it."""
-
-    view: View
-    heads: tuple[str, ...]
-
-    def __post_init__(self):
-        unknown = [h for h in self.heads if h not in HEADS]
-        if unknown:
-            raise ValueError(f"unknown heads {unknown}; known: {sorted(HEADS)}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -349,80 +301,3 @@ def _numeric_extras(extras: Mapping[str, Any]) -> dict[str, np.ndarray]:
             continue
         out[name] = array.astype({"i": np.int32, "u": np.int32, "f": np.float32, "b": bool}[array.dtype.kind])
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Chunked, resumable evaluation through the results store.
-
-_BASE_FIELDS = ("labels", "example_ids")
-_EXTRA_PREFIX = "extra."
-
-
-def chunk_ranges(num_examples: int, chunk_examples: int) -> list[tuple[int, int]]:
-    """[start, stop) of each chunk. Chunk bounds depend only on these two numbers (not on batch size or device
-    count), so a run resumed with other settings still finds the chunks stored before."""
-    return [(s, min(s + chunk_examples, num_examples)) for s in range(0, num_examples, chunk_examples)]
-
-
-@dataclasses.dataclass(frozen=True)
-class ChunkPlan:
-    """One chunk and the requests still to compute on it (empty: every view is stored already)."""
-
-    start: int
-    stop: int
-    todo: tuple[ViewRequest, ...]
-
-
-def plan_chunks(num_examples: int, requests: Sequence[ViewRequest], entries: Mapping[str, OutputEntry], *,
-                chunk_examples: int, overwrite: bool = False) -> list[ChunkPlan]:
-    """Which views each chunk still needs. Process 0 decides (it owns the store) and every process follows."""
-    needed = np.array([[overwrite or not entries[r.view.name].has_chunk(start, stop, r.heads + _BASE_FIELDS)
-                        for r in requests] for start, stop in chunk_ranges(num_examples, chunk_examples)], bool)
-    if jax.process_count() > 1:
-        needed = np.asarray(multihost_utils.broadcast_one_to_all(needed))
-    ranges = chunk_ranges(num_examples, chunk_examples)
-    return [ChunkPlan(start, stop, tuple(r for r, n in zip(requests, row) if n))
-            for (start, stop), row in zip(ranges, needed)]
-
-
-def evaluate(engine: Engine, reader: Reader, plans: Sequence[ChunkPlan], entries: Mapping[str, OutputEntry], *,
-             overwrite: bool = False, progress: Callable[[int], None] | None = None,
-             image_size: int | None = None, status: Callable[[str | None], None] | None = None) -> int:
-    """Computes every planned chunk and stores it (process 0 writes), one atomic file per chunk and view.
-
-    A run killed at any moment loses at most the chunks in flight; the next run's plan skips the stored ones.
-    Returns the number of chunks computed.
-    """
-    computed = 0
-    for plan in plans:
-        if not plan.todo:
-            continue
-        out = engine.run_range(reader, plan.start, plan.stop, plan.todo, progress, image_size, status)
-        if jax.process_index() == 0:
-            common = {"labels": out.labels, "example_ids": out.example_ids,
-                      **{_EXTRA_PREFIX + k: v for k, v in out.extras.items()}}
-            for request in plan.todo:
-                entries[request.view.name].write_chunk(plan.start, plan.stop,
-                                                       {**out.views[request.view.name], **common}, replace=overwrite)
-        computed += 1
-    return computed
-
-
-def load_outputs(entries: Mapping[str, OutputEntry], requests: Sequence[ViewRequest], num_examples: int, *,
-                 chunk_examples: int) -> Outputs:
-    """The stored outputs of ``requests`` on examples [0, num_examples), in dataset order (process 0)."""
-    views: dict[str, dict[str, list]] = {r.view.name: {h: [] for h in r.heads} for r in requests}
-    base: dict[str, list] = {}
-    for start, stop in chunk_ranges(num_examples, chunk_examples):
-        for i, request in enumerate(requests):
-            chunk = entries[request.view.name].read_chunk(start, stop)
-            for head in request.heads:
-                views[request.view.name][head].append(chunk[head])
-            if i == 0:
-                for name in chunk.keys() - set(request.heads):
-                    if name in _BASE_FIELDS or name.startswith(_EXTRA_PREFIX):
-                        base.setdefault(name, []).append(chunk[name])
-    joined = {k: np.concatenate(v) for k, v in base.items()}
-    return Outputs(views={v: {h: np.concatenate(parts) for h, parts in heads.items()} for v, heads in views.items()},
-                   labels=joined["labels"], example_ids=joined["example_ids"],
-                   extras={k[len(_EXTRA_PREFIX):]: v for k, v in joined.items() if k.startswith(_EXTRA_PREFIX)})
