@@ -9,7 +9,7 @@ ImageNet sample photos; small cue-conflict, model-vs-human, ImageNet-R and Image
 
 Printed:
 
-1. Wall time of ``jaxquba.main.run`` three times in this process, with a persistent XLA compilation cache:
+1. Wall time of ``jaxquba.app.running.run`` three times in this process, with a persistent XLA compilation cache:
    *cold* (compiles everything), *warm* (``--overwrite``: recomputes every output, compiled programs come from the
    cache) and *resumed* (nothing to compute: every chunk is stored; the count of chunk files rewritten is printed
    and must be 0).
@@ -34,7 +34,8 @@ import jax
 from absl import app, flags
 from timing import best_seconds
 
-from jaxquba import main as M  # defines the app's flags, parsed below with this script's
+import jaxquba.main  # noqa: F401  (defines the app's flags, parsed below with this script's)
+from jaxquba.app import planning, running
 from jaxquba.testing import quba_data
 
 
@@ -44,7 +45,7 @@ flags.DEFINE_integer("repeats", 3, "timed repetitions of each step (best is repo
 
 def timed_run(settings) -> tuple[float, dict]:
     start = time.perf_counter()
-    summary = M.run(settings)
+    summary = running.run(settings)
     return time.perf_counter() - start, summary
 
 
@@ -62,9 +63,9 @@ def step_costs(settings, repeats: int) -> list[dict]:
     protocol = protocols.get(settings.protocol)
     datasets = {}
     for spec in settings.datasets:
-        M._state(datasets, spec, settings.data_dir)
+        planning.dataset_state(datasets, spec, settings.data_dir)
     classifier = load_classifier(settings.model[0], weights=settings.weights, precision=settings.precision)
-    plan = M.plan_model(classifier.spec, settings, datasets, resolve(settings.dimensions), protocol)
+    plan = planning.plan_model(classifier.spec, settings, datasets, resolve(settings.dimensions), protocol)
     engine = E.Engine(classifier, mesh=E.make_mesh(), batch_size=settings.batch_size, seed=settings.seed,
                       protocol=protocol)
     rows = []

@@ -41,13 +41,13 @@ N_MOCK = 2  # tfds mock examples per dataset
 
 
 def run_dimensions(dims, ctx, classifier, sources, batch_size):
-    """The app's plan (passes grouped by dataset and host preprocessing, :func:`jaxquba.main.plan_model`), each
+    """The app's plan (passes grouped by dataset and host preprocessing, :func:`jaxquba.app.planning.plan_model`), each
     group through the engine without the store, then each dimension's reduce; returns ({dimension: {value name:
     v}}, {dataset spec: Outputs})."""
-    from jaxquba import main as M
-    datasets = {spec: M.DatasetState(spec, spec, source) for spec, source in sources.items()}
+    from jaxquba.app.planning import DatasetState, plan_model
+    datasets = {spec: DatasetState(spec, spec, source) for spec, source in sources.items()}
     settings = types.SimpleNamespace(datasets=[ctx.dataset], seed=ctx.seed, data_dir=None)
-    plan = M.plan_model(classifier.spec, settings, datasets, dims, ctx.protocol)
+    plan = plan_model(classifier.spec, settings, datasets, dims, ctx.protocol)
     assert plan.skipped == []
     engine = E.Engine(classifier, batch_size=batch_size, protocol=ctx.protocol)
     outputs = {}

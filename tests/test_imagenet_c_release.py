@@ -155,15 +155,15 @@ def test_c_rob_plans_the_release_preprocessing_and_names_its_pipeline(imagenet_c
     pipeline, and only ``release`` is comparable with the published values."""
     import types
 
-    from jaxquba import main as M
     from jaxquba import zoo
+    from jaxquba.app.planning import DatasetState, plan_model
     from jaxquba.dimensions import quba as Q
     from jaxquba.engine import Outputs
     from jaxquba.protocols import PROTOCOLS
 
     [dim] = [d for d in Q.make_dimensions(lambda: Q.QubaDatasets(imagenet_c=imagenet_c)) if d.name == "corruption"]
-    datasets = {"ref": M.DatasetState("ref", "ref", source=object())}
-    plan = M.plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
+    datasets = {"ref": DatasetState("ref", "ref", source=object())}
+    plan = plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
                                                                                 data_dir=None),
                         datasets, [dim], PROTOCOLS["quba_paper"])
     groups = {transform.spec: [r.view.name for r in requests] for (_, transform), requests in plan.groups.items()}
@@ -198,8 +198,8 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
     the 95 per-view accuracies, and its spec names the pipeline."""
     import types
 
-    from jaxquba import main as M
     from jaxquba import zoo
+    from jaxquba.app.planning import DatasetState, plan_model
     from jaxquba.dimensions import generalization as G
     from jaxquba.engine import Outputs
     from jaxquba.protocols import PROTOCOLS
@@ -207,8 +207,8 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
     datasets = G.P2Datasets(imagenet_c_root="views")
     assert datasets.imagenet_c() == {} and datasets.imagenet_c_on_device
     [dim] = [d for d in G.make_dimensions(datasets) if d.name == "p2_imagenet_c"]
-    states = {"ref": M.DatasetState("ref", "ref", source=object())}
-    plan = M.plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
+    states = {"ref": DatasetState("ref", "ref", source=object())}
+    plan = plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
                                                                                 data_dir=None),
                         states, [dim], PROTOCOLS["quba_paper"])
     [((_, transform), requests)] = plan.groups.items()

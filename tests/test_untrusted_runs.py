@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 import untrusted_tiny_model  # noqa: F401  (registers the model)
-from jaxquba import main as M
+from jaxquba.app.printing import summary_table
+from jaxquba.app.running import run
 from jaxquba.errors import UserError
 from jaxquba.models import build_module
 
@@ -81,26 +82,26 @@ def test_changed_labels_are_recomputed_with_a_line_saying_so(tmp_path, caplog):
     names = [f"img{i}.png" for i in range(6)]
     folder = _folder(tmp_path / "data", dict.fromkeys(names, 0))
     out = tmp_path / "out"
-    first = M.run(_settings(folder, out))
+    first = run(_settings(folder, out))
     predictions = _stored_top1(out)
     assert _values(first)["top1"] == np.mean([predictions[i] == 0 for i in range(6)])
     # Every label becomes the class the model predicts: top-1 must now be 1.0, not the stored value.
     _folder(folder, {n: predictions[i] for i, n in enumerate(names)})
-    second = M.run(_settings(folder, out))
+    second = run(_settings(folder, out))
     assert _values(second)["top1"] == 1.0
     [line] = second["models"][0]["warnings"]
     assert line.startswith(f"dataset folder:{folder.resolve()} changed since results were last stored")
     assert line in caplog.text
-    assert M.run(_settings(folder, out))["models"][0]["warnings"] == []  # unchanged now: no line
+    assert run(_settings(folder, out))["models"][0]["warnings"] == []  # unchanged now: no line
 
 
 def test_replaced_weights_under_the_same_path_are_recomputed_with_a_line(tmp_path):
     folder = _folder(tmp_path / "data", {f"img{i}.png": i for i in range(4)})
     weights = _save_weights(tmp_path / "weights", 1.0)
     out = tmp_path / "out"
-    first = M.run(_settings(folder, out, weights=str(weights)))
+    first = run(_settings(folder, out, weights=str(weights)))
     _save_weights(weights, -3.0)
-    second = M.run(_settings(folder, out, weights=str(weights)))
+    second = run(_settings(folder, out, weights=str(weights)))
     assert first["models"][0]["weights_digest"] != second["models"][0]["weights_digest"]
     [line] = second["models"][0]["warnings"]
     assert line.startswith(f"weights {MODEL}:{weights} changed since results were last stored")
@@ -112,38 +113,38 @@ def test_bad_images_are_left_out_and_listed_or_refused_when_strict(tmp_path):
     Image.fromarray(_photo(9, (64, 48))).save(jpeg, "JPEG")
     labels = {"a.png": 1, "b.png": 2, "cut.jpg": 3, "empty.jpg": 4, "c.png": 5}
     folder = _folder(tmp_path / "data", labels, {"cut.jpg": jpeg.getvalue()[:300], "empty.jpg": b""})
-    summary = M.run(_settings(folder, tmp_path / "out"))
+    summary = run(_settings(folder, tmp_path / "out"))
     name = f"folder:{folder.resolve()}"
     info = summary["datasets"][name]
     assert info["examples"] == 3 and [r["file"] for r in info["left_out"]] == ["cut.jpg", "empty.jpg"]
     assert all("cannot be decoded" in r["reason"] for r in info["left_out"])
     [model] = summary["models"]
     assert {r["name"] for r in model["results"]} >= {"top1"} and model["results"][0]["examples"] == {name: 3}
-    table = M.summary_table(summary)
+    table = summary_table(summary)
     assert f"{name}: 2 file(s) left out: cut.jpg: cannot be decoded" in table
     with pytest.raises(UserError, match=r"2 file\(s\) cannot be used \(--strict_data\): cut.jpg: "):
-        M.run(_settings(folder, tmp_path / "out", strict_data=True))
+        run(_settings(folder, tmp_path / "out", strict_data=True))
 
 
 def test_label_outside_the_models_classes_is_an_error_naming_it(tmp_path):
     folder = _folder(tmp_path / "data", {"a.png": 1, "b.png": 1000})
     with pytest.raises(UserError, match=r"1 label\(s\) are not classes of untrusted_tiny.test \(0..999\): b.png: 1000"):
-        M.run(_settings(folder, tmp_path / "out"))
+        run(_settings(folder, tmp_path / "out"))
 
 
 def test_output_dir_that_is_a_file_or_under_one(tmp_path):
     folder = _folder(tmp_path / "data", {"a.png": 1})
     (tmp_path / "taken").write_text("a file")
     with pytest.raises(UserError, match="is a file, not a folder"):
-        M.run(_settings(folder, tmp_path / "taken"))
+        run(_settings(folder, tmp_path / "taken"))
     with pytest.raises(UserError, match="cannot be written"):
-        M.run(_settings(folder, tmp_path / "taken" / "sub"))
+        run(_settings(folder, tmp_path / "taken" / "sub"))
 
 
 def test_nan_weights_are_counted_and_reported_instead_of_a_number(tmp_path):
     folder = _folder(tmp_path / "data", {f"img{i}.png": i for i in range(5)})
     weights = _save_weights(tmp_path / "weights", 1.0, nan=True)
-    summary = M.run(_settings(folder, tmp_path / "out", weights=str(weights)))
+    summary = run(_settings(folder, tmp_path / "out", weights=str(weights)))
     [model] = summary["models"]
     assert model["results"] == []
     [skip] = model["skipped"]

@@ -1,0 +1,125 @@
+"""Planning of one run's passes: which datasets are open (or why not), which dimensions can run on which data
+for a model, and the passes they share, grouped by dataset and host preprocessing (one decode of an image serves
+every view of its group). Bookkeeping only: nothing here loads a model or computes an output."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from absl import logging
+
+
+@dataclasses.dataclass
+class DatasetState:
+    """A dataset asked for in this run: its canonical name, and its source or why it is unavailable."""
+
+    spec: str
+    name: str
+    source: Any = None
+    missing: str | None = None
+
+
+def open_dataset(spec: str, data_dir: str | None) -> DatasetState:
+    """Opens ``spec``; a dataset that is known but not prepared becomes a DatasetState with the reason.
+    An unknown spec raises UserError (a typo should stop the run, not be skipped)."""
+    from jaxquba.data import registry
+    from jaxquba.errors import UserError
+    # tfds warns once per folder it probes for a missing dataset (hundreds of lines for ImageNet-C); the reason a
+    # dataset is missing is reported by the app, so below INFO verbosity those warnings are muted here.
+    previous = logging.get_verbosity()
+    if previous <= logging.WARNING:
+        logging.set_verbosity(logging.ERROR)
+    try:
+        name = registry.canonical_name(spec, data_dir)
+        try:
+            source = registry.open_source(spec, data_dir)
+        except UserError as e:
+            return DatasetState(spec, name, missing=str(e))
+        return DatasetState(spec, source.name, source)
+    finally:
+        logging.set_verbosity(previous)
+
+
+def dataset_state(datasets: dict[str, DatasetState], spec: str, data_dir: str | None) -> DatasetState:
+    """The state of ``spec``, opened once whether it is asked for by its spec or by its canonical name."""
+    if spec not in datasets:
+        state = open_dataset(spec, data_dir)
+        if state.name not in datasets and state.missing:
+            logging.info("dataset %s is not available: %s", spec, state.missing)
+        datasets[spec] = datasets.setdefault(state.name, state)
+    return datasets[spec]
+
+
+@dataclasses.dataclass
+class ModelPlan:
+    """What one model's evaluation computes. ``dimensions``: (dimension, context, passes) that can run;
+    ``skipped``: the others, with why; ``groups``: (canonical dataset, host transform) -> the merged view requests
+    computed from one decode of each image of that dataset."""
+
+    dimensions: list[tuple[Any, Any, tuple]]
+    skipped: list[dict[str, str]]
+    groups: dict[tuple[str, Any], tuple]
+    model_data: Any
+
+    def group_of(self, dim, p, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
+        """(canonical dataset name, host transform) of the pass ``p`` of ``dim``."""
+        from jaxquba.data.preprocess import make_eval_transform
+        return datasets[p.dataset].name, make_eval_transform(p.data_config(dim, self.model_data))
+
+    def outputs_for(self, dim, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
+        """What ``dim.reduce`` sees: the outputs of its passes' groups (its own preprocessing), under the spec each
+        pass declared and the dataset's canonical name; passes on one dataset with different preprocessing (e.g.
+        clean and release-style ImageNet-C views) appear as one Outputs with the views of both. ``outputs``:
+        group -> Outputs."""
+        from jaxquba.engine import Outputs
+        groups: dict[str, list] = {}
+        for p in passes:
+            group = self.group_of(dim, p, datasets)
+            if group not in groups.setdefault(p.dataset, []):
+                groups[p.dataset].append(group)
+        seen = {}
+        for spec, members in groups.items():
+            first = outputs[members[0]]
+            views = {name: heads for group in members for name, heads in outputs[group].views.items()}
+            seen[spec] = Outputs(views, first.labels, first.example_ids, first.extras)
+        return {key: out for spec, out in seen.items() for key in (spec, groups[spec][0][0])}
+
+
+def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, protocol) -> ModelPlan:
+    """Which dimensions run on which data for ``model_spec``, and the passes they share."""
+    from jaxquba.dimensions.base import Context, merge_passes
+    from jaxquba.errors import UserError
+    from jaxquba.run_checks import with_finite_head
+
+    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec) for s in settings.datasets]
+    plan = ModelPlan([], [], {}, model_spec.data)
+    for dim in dims:
+        for ctx in contexts:
+            try:
+                passes = dim.passes(ctx)
+            except UserError as e:
+                plan.skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
+                continue
+            missing = [p.dataset for p in passes if dataset_state(datasets, p.dataset, settings.data_dir).missing]
+            if missing:
+                plan.skipped.append({"dimension": dim.name, "dataset": ctx.dataset,
+                                     "reason": f"needs {_listing(missing)} (not available)"})
+            else:
+                plan.dimensions.append((dim, ctx, passes))
+    grouped: dict[tuple[str, Any], list] = {}
+    for dim, _, passes in plan.dimensions:
+        for p in passes:
+            name, transform = plan.group_of(dim, p, datasets)
+            grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
+    plan.groups = {key: with_finite_head(merge_passes(passes)[key[0]]) for key, passes in grouped.items()}
+    return plan
+
+
+def _listing(specs) -> str:
+    """Dataset specs for a message, each family of many sets (``imagenet2012_corrupted/*``) as one entry."""
+    families: dict[str, list[str]] = {}
+    for spec in sorted(set(specs)):
+        families.setdefault(spec.split("/")[0] if "/" in spec else spec, []).append(spec)
+    return ", ".join(members[0] if len(members) == 1 else f"{family}/* ({len(members)} sets)"
+                     for family, members in families.items())
