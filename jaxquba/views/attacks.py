@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.errors import UserError
+from jaxquba.views import registry
 from jaxquba.views.base import View, ViewContext, example_keys, spec_name
 
 SPACES = ("pixel", "normalized")  # the values of jaxquba.protocols.Protocol.attack_space
@@ -135,3 +136,7 @@ def quba_attack_views() -> tuple[View, View]:
 def pgd40_generalization() -> View:
     """The generalization study's PGD-40 (P2.2): foolbox LinfPGD, eps 0.5/255, step 2/255, 40 steps, pixel space."""
     return pgd_view(0.5, 2, 40, "pixel")
+
+
+registry.register("fgsm", fgsm_view)
+registry.register("pgd", pgd_view)

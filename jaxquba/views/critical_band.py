@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.errors import UserError
+from jaxquba.views import registry
 from jaxquba.views.base import View, ViewContext, example_keys, spec_name
 
 NOISE_SIGMAS = (0.02, 0.04, 0.08, 0.16)
@@ -180,3 +181,6 @@ def critical_band_views() -> list[View]:
     """The study's 29 passes: the clean condition, then 7 frequencies x 4 sigmas."""
     return [critical_band_view(0, 0.0)] + [critical_band_view(f, s) for f in range(NUM_FREQUENCIES)
                                            for s in NOISE_SIGMAS]
+
+
+registry.register("critical_band", lambda sigma, freq=0: critical_band_view(freq, sigma))

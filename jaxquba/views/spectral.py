@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.errors import UserError
+from jaxquba.views import registry
 from jaxquba.views.base import View, spec_name
 
 CUTOFFS = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99)
@@ -59,3 +60,7 @@ def highpass_view(cutoff: float) -> View:
 def spectral_views() -> list[View]:
     """The study's 22 filtered passes: 11 low-pass then 11 high-pass cutoffs."""
     return [lowpass_view(c) for c in CUTOFFS] + [highpass_view(c) for c in CUTOFFS]
+
+
+registry.register("lowpass", lowpass_view)
+registry.register("highpass", highpass_view)

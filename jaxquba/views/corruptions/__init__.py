@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.errors import UserError, closest
+from jaxquba.views import registry
 from jaxquba.views.base import View, ViewContext, example_keys, spec_name
 from jaxquba.views.corruptions import blur, digital, noise, weather
 
@@ -95,3 +96,6 @@ def corruption_view(name: str, severity: int) -> View:
 def corruption_views(names: tuple[str, ...] = COMMON_CORRUPTIONS, severities=SEVERITIES) -> list[View]:
     """Views for every (name, severity) pair, names outer."""
     return [corruption_view(n, s) for n in names for s in severities]
+
+
+registry.register("corrupt", corruption_view)

@@ -18,9 +18,12 @@ corrupted JPEG of an image for a given seed, as every model reads the same relea
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 
+from jaxquba.views import registry
 from jaxquba.views.base import View, ViewContext, example_keys, spec_name
 from jaxquba.views.corruptions import check, corrupt, jpeg
 from jaxquba.views.pillow_resize import PillowResize
@@ -82,3 +85,17 @@ def read_release_view(transform: PillowResize | None, read: str) -> View:
         return read_release_file(saved, transform).astype(jnp.float32) / 255
 
     return View(spec_name("read_release_file", transform=read), fn, cost=0.0)
+
+
+def _release_view_of_spec(name: str, severity: int, transform: str) -> View:
+    """:func:`release_view` from its spec's fields (``transform``: ``as_stored`` or ``resize{R}-{interp}-crop{C}``)."""
+    if transform == "as_stored":
+        return release_view(name, severity, None)
+    match = re.fullmatch(r"resize(\d+)-([a-z]+)-crop(\d+)", transform)
+    if not match:
+        raise ValueError(f"transform {transform!r} is neither as_stored nor resize<R>-<interpolation>-crop<C>")
+    resize, interpolation, crop = int(match.group(1)), match.group(2), int(match.group(3))
+    return release_view(name, severity, model_transform_of_release(resize, crop, interpolation))
+
+
+registry.register("imagenet_c", _release_view_of_spec)
