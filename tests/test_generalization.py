@@ -79,6 +79,14 @@ def test_published_real_values_are_multiples_of_100_over_326():
     assert np.max(np.abs(values - nearest)) <= 0.005  # 2-decimal rounding of k * 100/326
 
 
+def test_study_corruption_lists_are_views_the_engine_has():
+    """Each study names its own corruption list; both must be corruptions the views implement, in their order."""
+    from jaxquba.metrics.robustness import CORRUPTIONS as QUBA_C_ROB
+    from jaxquba.views.corruptions import CORRUPTION_NAMES
+    assert benchmarks.IMAGENET_C_CORRUPTIONS == CORRUPTION_NAMES and len(benchmarks.IMAGENET_C_CORRUPTIONS) == 19
+    assert QUBA_C_ROB == CORRUPTION_NAMES[:15]
+
+
 def test_corruption_mean():
     accs = {(c, s): float(i) for i, (c, s) in enumerate((c, s) for c in benchmarks.IMAGENET_C_CORRUPTIONS
                                                           for s in range(1, 6))}
