@@ -8,6 +8,13 @@ block of stages 2-4 widens the residual with a Linear and max-pools it (``proj``
 Stages 1-2 (and the first block of stage 3, which pools into it) attend within mask units; the rest attend globally.
 Head: mean of all tokens, LayerNorm, Linear. Weights: the ``mae_in1k_ft_in1k`` tags are Meta's MAE-pre-trained,
 ImageNet-1k fine-tuned checkpoints.
+
+Where the weights come from another repository: the published Hiera rows were evaluated through torch.hub
+``facebookresearch/hiera`` with the same checkpoints. Its ``Head`` applies a softmax whenever the module is in eval
+mode, so that model returns probabilities where timm (and this module) return logits; argmax metrics agree, the
+probability-based ones of the published table were computed on softmax(probabilities) (PROTOCOLS P1.2). Its
+preprocessing is Resize 224 -> CenterCrop 224 (bilinear), not timm's crop 0.9 bicubic; the published-name specs carry
+the former.
 """
 
 from __future__ import annotations
