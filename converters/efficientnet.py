@@ -100,3 +100,8 @@ def lukemelas_to_timm_names(keys, stages: tuple[tuple[BlockDef, ...], ...]) -> d
             names[key] = f"{_LUKEMELAS_TOP[module]}.{rest}" if module in _LUKEMELAS_TOP else key
     return names
 
+
+
+def convert_by_names(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """Flax params of an ``efficientnetv2``-family spec from a timm state dict (module paths are the Flax names)."""
+    return convert_by_module_names(reader, expected_tree(spec))

@@ -43,7 +43,7 @@ ACTIVATIONS = {
 class StageDef:
     """One entry of an architecture definition (timm's block strings, e.g. ``ir_r2_k3_s2_e6_c24_se0.25``)."""
 
-    kind: str  # 'ds' depthwise-separable, 'ir' inverted residual, 'cn' conv-bn-act
+    kind: str  # 'ds' depthwise-separable, 'ir' inverted residual, 'er' edge residual (fused), 'cn' conv-bn-act
     repeats: int
     kernel: int
     stride: int
@@ -51,6 +51,7 @@ class StageDef:
     exp_ratio: float = 1.0
     se_ratio: float = 0.0
     act: str | None = None  # overrides the network's activation for this block ('nre' in timm = 'relu')
+    skip: bool = False  # a 'cn' block with a residual (timm's ``_skip``; the other kinds always have one)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +66,11 @@ class BlockDef:
     out_chs: int
     se_chs: int  # 0: no squeeze-excite
     act: str
+    skip: bool = False
 
     @property
     def has_skip(self) -> bool:
-        return self.kind != "cn" and self.stride == 1 and self.in_chs == self.out_chs
+        return (self.kind != "cn" or self.skip) and self.stride == 1 and self.in_chs == self.out_chs
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -95,9 +97,11 @@ def scale_repeats(repeats: Sequence[int], multiplier: float) -> list[int]:
 
 
 def expand_arch(arch: Sequence[Sequence[StageDef]], stem_chs: int, act: str, channel_multiplier: float,
-                depth_multiplier: float, fix_first_last: bool = False, se_from_expanded: bool = False,
+                depth_multiplier: float | Sequence[float], fix_first_last: bool = False, se_from_expanded: bool = False,
                 se_round: bool = False) -> tuple[tuple[BlockDef, ...], ...]:
     """Concrete blocks per stage, with timm's channel rounding, depth scaling and squeeze-excite widths.
+
+    ``depth_multiplier``: one for all stages, or one per stage (timm's EfficientNetV2-RW-M).
 
     ``se_from_expanded``: the SE width is ``se_ratio`` of the expanded channels (MobileNetV3) rather than of the
     block input (EfficientNet); ``se_round`` rounds it to a multiple of 8 (MobileNetV3) instead of to an integer.
@@ -107,18 +111,19 @@ def expand_arch(arch: Sequence[Sequence[StageDef]], stem_chs: int, act: str, cha
     last = len(arch) - 1
     for index, stage in enumerate(arch):
         fixed = fix_first_last and index in (0, last)
-        repeats = scale_repeats([d.repeats for d in stage], 1.0 if fixed else depth_multiplier)
+        multiplier = depth_multiplier[index] if isinstance(depth_multiplier, Sequence) else depth_multiplier
+        repeats = scale_repeats([d.repeats for d in stage], 1.0 if fixed else multiplier)
         blocks = []
         for d, count in zip(stage, repeats):
             for i in range(count):
                 out_chs = round_channels(d.out_chs, channel_multiplier)
-                mid_chs = make_divisible(in_chs * d.exp_ratio) if d.kind == "ir" else in_chs
+                mid_chs = make_divisible(in_chs * d.exp_ratio) if d.kind in ("ir", "er") else in_chs
                 se_chs = 0
                 if d.se_ratio:
                     ratio = d.se_ratio if se_from_expanded else d.se_ratio / d.exp_ratio
                     se_chs = make_divisible(mid_chs * ratio) if se_round else round(mid_chs * ratio)
                 blocks.append(BlockDef(d.kind, d.kernel, d.stride if i == 0 else 1, in_chs, mid_chs, out_chs,
-                                       se_chs, d.act or act))
+                                       se_chs, d.act or act, d.skip))
                 in_chs = out_chs
         stages.append(tuple(blocks))
     return tuple(stages)
@@ -185,7 +190,8 @@ class SqueezeExcite(nn.Module):
 
 
 class Block(nn.Module):
-    """One ``ds``, ``ir`` or ``cn`` block (timm's DepthwiseSeparableConv, InvertedResidual, ConvBnAct)."""
+    """One ``ds``, ``ir``, ``er`` or ``cn`` block (timm's DepthwiseSeparableConv, InvertedResidual, EdgeResidual,
+    ConvBnAct)."""
 
     spec: BlockDef
     same_padding: bool
@@ -215,11 +221,17 @@ class Block(nn.Module):
         if b.kind == "cn":
             pad = _padding(b.kernel, b.stride, self.same_padding)
             x = conv(b.out_chs, b.kernel, b.stride, pad, use_bias=False, dtype=dt, name="conv")(x)
-            return act(bn("bn1")(x))
+            x = act(bn("bn1")(x))
+            return x + shortcut if b.has_skip else x
         if b.kind == "ds":
             x = act(bn("bn1")(depthwise(x)))
             x = squeeze_excite(x)
             x = bn("bn2")(conv(b.out_chs, 1, use_bias=False, dtype=dt, name="conv_pw")(x))
+        elif b.kind == "er":  # a full k x k expansion conv in place of 1x1 + depthwise
+            pad = _padding(b.kernel, b.stride, self.same_padding)
+            x = act(bn("bn1")(conv(b.mid_chs, b.kernel, b.stride, pad, use_bias=False, dtype=dt, name="conv_exp")(x)))
+            x = squeeze_excite(x)
+            x = bn("bn2")(conv(b.out_chs, 1, use_bias=False, dtype=dt, name="conv_pwl")(x))
         elif b.kind == "ir":
             x = act(bn("bn1")(conv(b.mid_chs, 1, use_bias=False, dtype=dt, name="conv_pw")(x)))
             x = act(bn("bn2")(depthwise(x)))
@@ -314,6 +326,49 @@ def build_efficientnet(channel_multiplier: float, depth_multiplier: float, lite:
 
 register_family("efficientnet", build_efficientnet, converter="converters.efficientnet:convert")
 
+
+# ------------------------------------------------------------------------------------------------ EfficientNetV2
+
+def _v2_arch(variant: str) -> tuple[tuple[StageDef, ...], ...]:
+    """timm's EfficientNetV2 definitions (Tan & Le 2021; ``rw``: timm's own small model before the official one)."""
+    er, ir = "er", "ir"
+    if variant == "s":
+        rows = (("cn", 2, 1, 24, 1, 0), (er, 4, 2, 48, 4, 0), (er, 4, 2, 64, 4, 0), (ir, 6, 2, 128, 4, .25),
+                (ir, 9, 1, 160, 6, .25), (ir, 15, 2, 256, 6, .25))
+    elif variant == "rw":
+        rows = ((er, 2, 1, 24, 1, 0), (er, 4, 2, 48, 4, 0), (er, 4, 2, 64, 4, 0), (ir, 6, 2, 128, 4, .25),
+                (ir, 9, 1, 160, 6, .25), (ir, 15, 2, 272, 6, .25))
+    elif variant == "m":
+        rows = (("cn", 3, 1, 24, 1, 0), (er, 5, 2, 48, 4, 0), (er, 5, 2, 80, 4, 0), (ir, 7, 2, 160, 4, .25),
+                (ir, 14, 1, 176, 6, .25), (ir, 18, 2, 304, 6, .25), (ir, 5, 1, 512, 6, .25))
+    elif variant == "l":
+        rows = (("cn", 4, 1, 32, 1, 0), (er, 7, 2, 64, 4, 0), (er, 7, 2, 96, 4, 0), (ir, 10, 2, 192, 4, .25),
+                (ir, 19, 1, 224, 6, .25), (ir, 25, 2, 384, 6, .25), (ir, 7, 1, 640, 6, .25))
+    else:
+        raise ValueError(f"unknown EfficientNetV2 variant {variant!r}")
+    return tuple((StageDef(kind, repeats, 3, stride, chs, exp, se, skip=kind == "cn"),)
+                 for kind, repeats, stride, chs, exp, se in rows)
+
+
+# variant -> (stem width, head width, whether the multiplier rounds them)
+_V2_STEM_HEAD = {"s": (24, 1280, True), "rw": (24, 1792, True), "m": (24, 1280, False), "l": (32, 1280, False)}
+
+
+def build_efficientnetv2(variant: str, channel_multiplier: float = 1.0,
+                         depth_multiplier: float | tuple[float, ...] = 1.0, same_padding: bool = False,
+                         num_classes: int = 1000, dtype: Dtype = jnp.float32):
+    """timm ``tf_efficientnetv2_*`` (SAME padding, BN eps 1e-3) or ``efficientnetv2_rw_*`` (symmetric, 1e-5)."""
+    stem, head, rounded = _V2_STEM_HEAD[variant]
+    stem = round_channels(stem, channel_multiplier)  # timm rounds the stem of every EfficientNet
+    head = round_channels(head, channel_multiplier) if rounded else head
+    return MobileNetStyleNet(
+        stages=expand_arch(_v2_arch(variant), stem, "swish", channel_multiplier, depth_multiplier),
+        stem_chs=stem, head_chs=head, act="swish", same_padding=same_padding, bn_eps=1e-3 if same_padding else 1e-5,
+        num_classes=num_classes, dtype=dtype)
+
+
+register_family("efficientnetv2", build_efficientnetv2, converter="converters.efficientnet:convert_by_names")
+
 # (channel multiplier, depth multiplier) of each scale, from the EfficientNet paper / timm.
 EFFICIENTNET_SCALES = {
     "b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4),
@@ -404,3 +459,31 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+def _register_v2() -> None:
+    def register(name, config, data, num_params, url=None):
+        zoo.register(zoo.ModelSpec(name=name, family="efficientnetv2", config=config, data=data,
+                                   num_params=num_params, hf_hub_id=None if url else f"timm/{name}", url=url))
+
+    for arch, variant, num_params, size, crop_mode in (("tf_efficientnetv2_s", "s", 21_458_488, 300, "center"),
+                                                       ("tf_efficientnetv2_m", "m", 54_139_356, 384, "squash"),
+                                                       ("tf_efficientnetv2_l", "l", 118_515_272, 384, "squash")):
+        data = zoo.DataConfig(size, 1.0, "bicubic", crop_mode=crop_mode, **_INCEPTION)
+        for tag in ("in21k_ft_in1k", "in1k"):
+            register(f"{arch}.{tag}", zoo.config(variant=variant, same_padding=True), data, num_params)
+    rsb = (("efficientnetv2_rw_s", "ra2_in1k", zoo.config(variant="rw"), 23_941_296, 288,
+            ("efficientnetv2_rw_s_a1_0-59d76611.pth", "efficientnetv2_rw_s_a2_0-cafb8f99.pth",
+             "efficientnetv2_rw_s_a3_0-11105c48.pth")),
+           ("efficientnetv2_rw_m", "agc_in1k",
+            zoo.config(variant="rw", channel_multiplier=1.2, depth_multiplier=(1.2,) * 4 + (1.6,) * 2), 53_236_442,
+            320, ("efficientnetv2_rw_m_a1_0-b788290c.pth", "efficientnetv2_rw_m_a2_0-12297cd3.pth",
+                  "efficientnetv2_rw_m_a3_0-68b15d26.pth")))
+    for arch, tag, config, num_params, size, files in rsb:
+        data = zoo.DataConfig(size, 1.0, "bicubic")  # also the RSB release files': the peer used the arch's default
+        register(f"{arch}.{tag}", config, data, num_params)
+        for recipe, file in zip(("a1", "a2", "a3"), files):
+            register(f"{arch}.{recipe}_in1k", config, data, num_params, url=_RSB_RELEASE + file)
+
+
+_register_v2()
