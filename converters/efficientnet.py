@@ -30,7 +30,36 @@ def convert(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     if _is_lukemelas(reader):
         timm_to_lukemelas = {timm: key for key, timm in lukemelas_to_timm_names(reader.keys(), _stages(spec)).items()}
         read = lambda key: reader(timm_to_lukemelas.get(key, key))  # noqa: E731
+    elif "features.0.0.weight" in reader:
+        timm_to_tv = torchvision_names(_stages(spec))
+        read = lambda key: reader(timm_to_tv.get(key, key))  # noqa: E731
     return convert_by_module_names(read, expected_tree(spec))
+
+
+def torchvision_names(stages) -> dict[str, str]:
+    """timm module path -> torchvision ``efficientnet_b*`` module path (IMAGENET1K_V1 weights), per parameter
+    prefix: stem ``features.0``, stage ``s`` block ``i`` at ``features.{s+1}.{i}.block`` (its Sequential holds
+    [expand,] depthwise, SE, project), head ``features.{n+1}``, ``classifier.1``."""
+    names = {"conv_stem": "features.0.0", "bn1": "features.0.1", "conv_head": f"features.{len(stages) + 1}.0",
+             "bn2": f"features.{len(stages) + 1}.1", "classifier": "classifier.1"}
+    for s, stage in enumerate(stages):
+        for i, block in enumerate(stage):
+            tv, timm = f"features.{s + 1}.{i}.block", f"blocks.{s}.{i}"
+            layout = {"ds": ("conv_dw", "bn1", "se", "conv_pw", "bn2"),
+                      "ir": ("conv_pw", "bn1", "conv_dw", "bn2", "se", "conv_pwl", "bn3")}[block.kind]
+            index = 0  # the Sequential slot: a conv + its norm share one (``.0``/``.1`` inside it)
+            for name in layout:
+                if name == "se":
+                    names[f"{timm}.se.conv_reduce"] = f"{tv}.{index}.fc1"
+                    names[f"{timm}.se.conv_expand"] = f"{tv}.{index}.fc2"
+                    index += 1
+                elif name.startswith("conv"):
+                    names[f"{timm}.{name}"] = f"{tv}.{index}.0"
+                else:
+                    names[f"{timm}.{name}"] = f"{tv}.{index}.1"
+                    index += 1
+    return {f"{timm}.{leaf}": f"{tv}.{leaf}" for timm, tv in names.items()
+            for leaf in ("weight", "bias", "running_mean", "running_var")}
 
 
 def to_timm_keys(state_dict: dict[str, Any], spec: zoo.ModelSpec) -> dict[str, Any]:

@@ -43,3 +43,11 @@ def test_parameter_count_matches_timm(arch):
     count = sum(int(np.prod(leaf.shape)) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
                 if path[-1].key not in ("mean", "var"))
     assert count == spec.num_params
+
+
+def test_efficientnet_torchvision_layout_parity(timm_module, shared_data):
+    """torchvision's IMAGENET1K_V1 EfficientNets (published rows 45-52) are timm's efficientnet_b* in torchvision's
+    layout: random-init torchvision efficientnet_b0 against the converted Flax model."""
+    from parity_util import check_torchvision
+
+    check_torchvision(timm_module, "efficientnet_b0.tv_in1k", "efficientnet_b0", shared_data, n_images=2)

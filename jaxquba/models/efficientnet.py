@@ -389,6 +389,19 @@ _EFFICIENTNET_TAGS = {
     "efficientnet_b2": (9109994, [("ra_in1k", 256, 0.875, "bicubic", False)]),
     "efficientnet_b3": (12233232, [("ra2_in1k", 288, 0.875, "bicubic", False)]),
 }
+# torchvision's IMAGENET1K_V1 EfficientNets (the published rows 45-52) on timm's efficientnet_b* architecture, in
+# torchvision's layout: arch -> (num_params, input size, crop_pct giving torchvision's resize (floor(size / crop)),
+# file at download.pytorch.org/models/).
+_TORCHVISION_EFFICIENTNET = {
+    "efficientnet_b0": (5288548, 224, 0.875, "efficientnet_b0_rwightman-7f5810bc.pth"),
+    "efficientnet_b1": (7794184, 240, 0.937, "efficientnet_b1_rwightman-bac287d4.pth"),
+    "efficientnet_b2": (9109994, 288, 1.0, "efficientnet_b2_rwightman-c35c1473.pth"),
+    "efficientnet_b3": (12233232, 300, 0.937, "efficientnet_b3_rwightman-b3899882.pth"),
+    "efficientnet_b4": (19341616, 380, 0.989, "efficientnet_b4_rwightman-23ab8bcd.pth"),
+    "efficientnet_b5": (30389784, 456, 1.0, "efficientnet_b5_lukemelas-1a07897c.pth"),
+    "efficientnet_b6": (43040704, 528, 1.0, "efficientnet_b6_lukemelas-24a108a5.pth"),
+    "efficientnet_b7": (66347960, 600, 1.0, "efficientnet_b7_lukemelas-c5b4e57e.pth"),
+}
 _TF_TAGS = ("ns_jft_in1k", "ap_in1k", "aa_in1k", "in1k")  # ap_in1k (AdvProp) uses inception mean/std
 _TF_EFFICIENTNET = {  # arch -> (num_params, input_size, crop_pct, tags in timm's order)
     "tf_efficientnet_b0": (5288548, 224, 0.875, _TF_TAGS),
@@ -439,6 +452,10 @@ def _register_all() -> None:
             data = zoo.DataConfig(size, crop, interp, **(_INCEPTION if inception else {}))
             _register(arch, tag, zoo.config(channel_multiplier=cm, depth_multiplier=dm), data, num_params,
                       aliases=[f"effnet_{scale}"] if i == 0 else [])
+    for arch, (num_params, size, crop, file) in _TORCHVISION_EFFICIENTNET.items():
+        cm, dm = EFFICIENTNET_SCALES[arch.rsplit("_", 1)[1]]
+        _register(arch, "tv_in1k", zoo.config(channel_multiplier=cm, depth_multiplier=dm),
+                  zoo.DataConfig(size, crop, "bicubic"), num_params, url="https://download.pytorch.org/models/" + file)
     for arch, (num_params, size, crop, tags) in _TF_EFFICIENTNET.items():
         scale = arch.rsplit("_", 1)[1]
         cm, dm = EFFICIENTNET_SCALES[scale]
