@@ -32,3 +32,10 @@ def test_parameter_count_matches_timm(name):
 def test_aliases():
     assert zoo.resolve("mnv2") == "mobilenetv2_100.ra_in1k"
     assert zoo.resolve("mnv3_large") == zoo.resolve("mobilenetv3_large_100") == "mobilenetv3_large_100.ra_in1k"
+
+
+def test_mobilenetv2_torchvision_layout_parity(timm_module, shared_data):
+    """torchvision's MobileNetV2 (published row 29) on timm's architecture: random-init torchvision mobilenet_v2."""
+    from parity_util import check_torchvision
+
+    check_torchvision(timm_module, "mobilenetv2_100.tv_in1k", "mobilenet_v2", shared_data, n_images=2)

@@ -51,10 +51,10 @@ def build_mobilenet(variant: str, num_classes: int = 1000, dtype=jnp.float32) ->
 register_family("mobilenet", build_mobilenet, converter="converters.mobilenet:convert")
 
 
-def _register(name, variant, num_params, aliases=(), **data):
+def _register(name, variant, num_params, aliases=(), url=None, **data):
     zoo.register(zoo.ModelSpec(name=name, family="mobilenet", config=zoo.config(variant=variant),
                                data=zoo.DataConfig(**data), num_params=num_params, aliases=tuple(aliases),
-                               hf_hub_id=f"timm/{name}"))
+                               hf_hub_id=None if url else f"timm/{name}", url=url))
 
 
 # Data configs: timm's pretrained_cfg of each tag, in timm's order (the first tag is timm's default).
@@ -64,3 +64,6 @@ _register("mobilenetv3_large_100.ra4_e3600_r224_in1k", "v3_large", 5483032, crop
           mean=zoo.INCEPTION_MEAN, std=zoo.INCEPTION_STD)
 _register("mobilenetv3_large_100.miil_in21k_ft_in1k", "v3_large", 5483032, interpolation="bilinear",
           mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+# torchvision's MobileNetV2 IMAGENET1K_V1 (published row 29): timm's architecture in torchvision's layout.
+_register("mobilenetv2_100.tv_in1k", "v2", 3504872, interpolation="bilinear",
+          url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth")
