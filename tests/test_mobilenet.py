@@ -39,3 +39,10 @@ def test_mobilenetv2_torchvision_layout_parity(timm_module, shared_data):
     from parity_util import check_torchvision
 
     check_torchvision(timm_module, "mobilenetv2_100.tv_in1k", "mobilenet_v2", shared_data, n_images=2)
+
+
+def test_mobilenetv3_large_torchvision_layout_parity(timm_module, shared_data):
+    """torchvision's MobileNetV3-Large (published row 36) on timm's architecture (its Linear head as a 1x1 conv)."""
+    from parity_util import check_torchvision
+
+    check_torchvision(timm_module, "mobilenetv3_large_100.tv_in1k", "mobilenet_v3_large", shared_data, n_images=2)

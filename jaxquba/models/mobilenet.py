@@ -64,6 +64,9 @@ _register("mobilenetv3_large_100.ra4_e3600_r224_in1k", "v3_large", 5483032, crop
           mean=zoo.INCEPTION_MEAN, std=zoo.INCEPTION_STD)
 _register("mobilenetv3_large_100.miil_in21k_ft_in1k", "v3_large", 5483032, interpolation="bilinear",
           mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-# torchvision's MobileNetV2 IMAGENET1K_V1 (published row 29): timm's architecture in torchvision's layout.
+# torchvision's IMAGENET1K_V1 MobileNetV2 and V3-Large (published rows 29, 36): timm's architectures in
+# torchvision's layout.
 _register("mobilenetv2_100.tv_in1k", "v2", 3504872, interpolation="bilinear",
           url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth")
+_register("mobilenetv3_large_100.tv_in1k", "v3_large", 5483032, interpolation="bilinear",
+          url="https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth")
