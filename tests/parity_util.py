@@ -73,6 +73,8 @@ def informative_random_state(model, seed: int = 0) -> None:
                 # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically
                 # under fixed batch-norm statistics; signs vary so a dropped scale cannot hide.
                 t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
+            elif leaf == "layer_scale":  # torchvision ConvNeXt's (C, 1, 1) layer scale, initialised to 1e-6
+                t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
             elif leaf == "logit_scale":  # Swin-V2's log attention scale, clamped at log(100) = 4.6: some above
                 t.copy_(draw(t.shape, 1.0, 5.5))
             elif t.ndim == 1 and leaf in ("bias", "q_bias", "v_bias"):

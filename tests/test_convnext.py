@@ -12,3 +12,11 @@ def test_convnext_tiny_parity(timm_module, shared_data):
 @pytest.mark.large
 def test_convnext_large_parity(timm_module, shared_data):
     assert_parity(*parity_logits(timm_module, "convnext_large.fb_in22k_ft_in1k", shared_data, n_images=1))
+
+
+def test_convnext_torchvision_layout_parity(timm_module, shared_data):
+    """torchvision's own ConvNeXt weights (published rows 148-154) on timm's architecture: random-init torchvision
+    convnext_tiny against the converted Flax model."""
+    from parity_util import check_torchvision
+
+    check_torchvision(timm_module, "convnext_tiny.tv_in1k", "convnext_tiny", shared_data, n_images=2)

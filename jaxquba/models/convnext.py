@@ -84,3 +84,14 @@ for _size, (_depths, _dims, _num_params, _letter) in _ARCHS.items():
                                    config=zoo.config(depths=_depths, dims=_dims), data=_data, num_params=_num_params,
                                    aliases=(f"convnext_{_letter}{_ALIAS_SUFFIX[_tag]}",),
                                    hf_hub_id=f"timm/convnext_{_size}.{_tag}"))
+
+# torchvision's IMAGENET1K_V1 ConvNeXts (published rows 148, 150, 152, 154; torchvision's own training, not FB's):
+# timm's architecture in torchvision's layout, with torchvision's resize (236/230/232/232 px, bilinear).
+_TORCHVISION = {"tiny": (0.949, "convnext_tiny-983f1562.pth"), "small": (0.973, "convnext_small-0c510722.pth"),
+                "base": (0.965, "convnext_base-6075fbad.pth"), "large": (0.965, "convnext_large-ea097f82.pth")}
+for _size, (_crop, _file) in _TORCHVISION.items():
+    _depths, _dims, _num_params, _ = _ARCHS[_size]
+    zoo.register(zoo.ModelSpec(name=f"convnext_{_size}.tv_in1k", family="convnext",
+                               config=zoo.config(depths=_depths, dims=_dims),
+                               data=zoo.DataConfig(224, _crop, "bilinear"), num_params=_num_params,
+                               url="https://download.pytorch.org/models/" + _file))
