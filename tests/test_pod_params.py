@@ -5,7 +5,6 @@ restores the entry process 0 wrote, and both hold the same parameters."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 
