@@ -132,7 +132,8 @@ def row(name, severity, pre, own, labels, ours: Ours, correct) -> str:
     c_input = correct(ours.model_input(name, severity, own), labels)
     se = np.std(c_ours.astype(float) - c_ref, ddof=1) / np.sqrt(len(labels))
     diff = 100 * (c_ours.mean() - c_ref.mean())
-    return (f"| {name} | {severity} | {c_ref.mean():.4f} | {c_ours.mean():.4f} | {diff:+.2f} | {100 * se:.2f} | {given} | {c_input.mean():.4f} | {time.time() - start:.0f} |")
+    return (f"| {name} | {severity} | {c_ref.mean():.4f} | {c_ours.mean():.4f} | {diff:+.2f} | {100 * se:.2f} "
+            f"| {given} | {c_input.mean():.4f} | {time.time() - start:.0f} |")
 
 
 def summarize(table: Path) -> str:
@@ -143,8 +144,8 @@ def summarize(table: Path) -> str:
         cells = [c.strip() for c in line.split("|")[1:-1]]
         if len(cells) == 9 and cells[1].isdigit():
             rows[(cells[0], int(cells[1]))] = (float(cells[2]), float(cells[3]), float(cells[5]), float(cells[7]))
-    out = ["| corruption | severities | C-Rob ref | C-Rob ours | diff (pts of accuracy) | SE of the mean | within 2 pts "
-           "or 2 SE | C-Rob model_input | model_input - ref |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| corruption | severities | C-Rob ref | C-Rob ours | diff (pts of accuracy) | SE of the mean "
+           "| within 2 pts or 2 SE | C-Rob model_input | model_input - ref |", "|---|---|---|---|---|---|---|---|---|"]
     per = {}
     for name in ORDER:
         found = sorted((s, v) for (n, s), v in rows.items() if n == name)

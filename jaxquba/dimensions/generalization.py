@@ -36,8 +36,9 @@ tfds, not the JPEG release); ``--p2_imagenet_c=ROOT`` points it at a release fol
 ``ROOT/<corruption>/<severity>/<wnid>/*``; ``--p2_imagenet_c=views`` computes the 19 x 5 sets on the device from
 the reference images as the release was made (the study's Resize 256 / CenterCrop 224 is the release's own
 preprocessing; corruption, uint8, JPEG q85) and feeds them as stored
-(:func:`jaxquba.views.corruptions.release.release_view`, docs/IMAGENET_C.md). ImageNet-C-bar is not in tfds: ``--p2_imagenet_cbar=ROOT`` names the
-folder ``ROOT/<corruption>/<severity folder>/<wnid>/*`` (5 severity folders per corruption, in sorted order).
+(:func:`jaxquba.views.corruptions.release.release_view`, docs/IMAGENET_C.md). ImageNet-C-bar is not in tfds:
+``--p2_imagenet_cbar=ROOT`` names the folder ``ROOT/<corruption>/<severity folder>/<wnid>/*`` (5 severity folders
+per corruption, in sorted order).
 """
 
 from __future__ import annotations
