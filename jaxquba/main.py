@@ -47,6 +47,8 @@ flags.DEFINE_bool("overwrite", False, "Recompute results that are already stored
 flags.DEFINE_integer("seed", 0, "Seed of random views (noise, attack starts); per example, batch-independent.")
 flags.DEFINE_enum("protocol", "quba_paper", ["quba_paper", "pixel"],
                   "quba_paper reproduces the published numbers (quirks included); pixel is the corrected protocol.")
+flags.DEFINE_string("views", "", "Views by their spec strings, for the 'views' dimension (top-1 on each reference "
+                    "dataset under each view), e.g. 'corrupt(name=fog,severity=3),fgsm(eps=4,space=pixel)'.")
 flags.DEFINE_bool("list_models", False, "Print the model registry and exit.")
 flags.DEFINE_bool("published", False, "With --list_models: the 326 models of the published QUBA table instead, the "
                   "registry name each published name resolves to (or why not yet) and the coverage count.")
@@ -128,7 +130,7 @@ def settings_from_flags(flag_values) -> Any:
     """The flags this module defines, as a plain namespace (so ``run`` can be called without absl)."""
     import types
     names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
-             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "strict_data"]
+             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views", "strict_data"]
     return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
 
 

@@ -24,7 +24,8 @@ def render(metric: str, dataset: str, **conditions: object) -> str:
     return f"{metric}@{dataset}" + (f"[{body}]" if body else "")
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside any brackets (a list of specs that have commas inside)."""
     parts, depth, start = [], 0, 0
     for i, c in enumerate(text):
         depth += c in "([{"
@@ -58,7 +59,7 @@ def parse(spec: str) -> dict[str, str]:
     conditions: dict[str, str] = {}
     bracket = _trailing_group(rest, "[", "]")
     if bracket:
-        for item in _split_top_level(rest[bracket + 1:-1]):
+        for item in split_top_level(rest[bracket + 1:-1]):
             key, _, value = item.partition("=")
             conditions[key] = value
         rest = rest[:bracket]

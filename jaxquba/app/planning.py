@@ -92,7 +92,8 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
     from jaxquba.errors import UserError
     from jaxquba.run_checks import with_finite_head
 
-    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec) for s in settings.datasets]
+    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec, getattr(settings, "views", ""))
+                for s in settings.datasets]
     plan = ModelPlan([], [], {}, model_spec.data)
     for dim in dims:
         for ctx in contexts:

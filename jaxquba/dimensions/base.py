@@ -30,12 +30,14 @@ from jaxquba.zoo import DataConfig, ModelSpec
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a dimension may depend on: the reference dataset, the protocol, the seed and the model."""
+    """What a dimension may depend on: the reference dataset, the protocol, the seed, the model and the views the
+    run was asked for by name (``--views``)."""
 
     dataset: str  # canonical dataset spec (the source's name)
     protocol: Protocol
     seed: int
     model: ModelSpec
+    views: str = ""  # the --views list of view specs (jaxquba.views.registry.parse_list)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ import re
 from typing import Any, Callable
 
 from jaxquba.errors import UserError, closest
+from jaxquba.value_spec import split_top_level
 from jaxquba.views.base import CLEAN, View
 
 _KINDS: dict[str, Callable[..., View]] = {}
@@ -63,6 +64,12 @@ def parse(spec: str) -> View:
         return _KINDS[kind](**fields)
     except (TypeError, ValueError) as e:
         raise UserError(f"view {spec!r}: {e}") from None
+
+
+def parse_list(text: str) -> list[View]:
+    """The views of a comma list of specs (``--views=corrupt(name=fog,severity=3),fgsm(eps=4)``): commas inside a
+    spec's brackets do not split it."""
+    return [parse(spec) for spec in split_top_level(text) if spec.strip()]
 
 
 def _value(text: str) -> Any:
