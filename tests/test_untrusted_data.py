@@ -129,3 +129,26 @@ def test_fingerprint_follows_labels_and_images(tmp_path):
     Image.fromarray(_photo(7)).save(tmp_path / "a.png")
     os.utime(tmp_path / "a.png", ns=(1, 1))
     assert FolderSource(tmp_path).fingerprint not in (first, relabelled)
+
+
+def test_tfds_fingerprint_follows_the_prepared_files(tmp_path):
+    """name, version, split and each prepared file of the split (name, size, mtime); other splits' files ignored."""
+    import types
+
+    from etils import epath
+
+    from jaxquba.data.tfds_sources import _prepared_fingerprint
+    (tmp_path / "imagenet_a-test.array_record-00000-of-00001").write_bytes(b"x" * 10)
+    (tmp_path / "imagenet_a-train.array_record-00000-of-00001").write_bytes(b"y")
+    (tmp_path / "dataset_info.json").write_text("{}")
+    builder = types.SimpleNamespace(info=types.SimpleNamespace(full_name="imagenet_a/0.1.0", version="0.1.0"),
+                                    data_path=epath.Path(tmp_path))
+    first = _prepared_fingerprint(builder, "test")
+    assert _prepared_fingerprint(builder, "test") == first and _prepared_fingerprint(builder, "train") != first
+    (tmp_path / "imagenet_a-train.array_record-00000-of-00001").write_bytes(b"yy")
+    assert _prepared_fingerprint(builder, "test") == first
+    (tmp_path / "imagenet_a-test.array_record-00000-of-00001").write_bytes(b"x" * 11)
+    resized = _prepared_fingerprint(builder, "test")
+    assert resized != first
+    builder.info.version = "0.2.0"
+    assert _prepared_fingerprint(builder, "test") not in (first, resized)
