@@ -1,4 +1,4 @@
-"""timm ``convnext`` (v1) state dicts -> :mod:`jaxquba.models.convnext` parameters; torchvision's layout
+"""timm ``convnext`` (v1 and v2) state dicts -> :mod:`jaxquba.models.convnext` parameters; torchvision's layout
 (``features.N``, ``block.0/2/3/5``, ``layer_scale``, ``classifier.0/2``) is read under timm's names."""
 
 from __future__ import annotations
@@ -37,6 +37,20 @@ class TorchvisionNames:
         return f"features.{2 * stage + 1}.{parts[3]}.{self._BLOCK['.'.join(parts[4:])]}.{leaf}"
 
 
+def mlp_linear(read, prefix: str) -> dict[str, Any]:
+    """An MLP layer stored as ``nn.Linear`` (out, in) or, with timm's ``conv_mlp``, as a 1x1 conv (out, in, 1, 1)."""
+    weight = read(f"{prefix}.weight")
+    return {"kernel": weight.reshape(weight.shape[0], -1).T, "bias": read(f"{prefix}.bias")}
+
+
+def block_mlp(read, prefix: str, grn: bool) -> dict[str, Any]:
+    """``Mlp`` (v1) or ``GlobalResponseNormMlp`` (v2, with the GRN's weight and bias)."""
+    params = {"fc1": mlp_linear(read, f"{prefix}.fc1"), "fc2": mlp_linear(read, f"{prefix}.fc2")}
+    if grn:
+        params["grn"] = {"weight": read(f"{prefix}.grn.weight"), "bias": read(f"{prefix}.grn.bias")}
+    return params
+
+
 def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     if "features.0.0.weight" in read:
         read = TorchvisionNames(read)
@@ -52,7 +66,9 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
             params[f"stages_{stage}_downsample_conv"] = tl.conv2d(read, f"{p}.downsample.1")
         for i in range(depth):
             b = f"{p}.blocks.{i}"
-            params[f"stages_{stage}_blocks_{i}"] = {
-                "conv_dw": tl.conv2d(read, f"{b}.conv_dw"), "norm": tl.layer_norm(read, f"{b}.norm"),
-                "mlp": tl.mlp(read, f"{b}.mlp"), "ls": {"gamma": read(f"{b}.gamma")}}
+            block = {"conv_dw": tl.conv2d(read, f"{b}.conv_dw"), "norm": tl.layer_norm(read, f"{b}.norm"),
+                     "mlp": block_mlp(read, f"{b}.mlp", cfg.get("grn", False))}
+            if not cfg.get("grn", False):  # v2 has no layer scale
+                block["ls"] = {"gamma": read(f"{b}.gamma")}
+            params[f"stages_{stage}_blocks_{i}"] = block
     return params

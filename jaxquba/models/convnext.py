@@ -1,8 +1,12 @@
-"""ConvNeXt v1 (Liu et al. 2022) as timm's ``convnext`` builds it (``conv_mlp=False``: the MLP runs channels-last).
+"""ConvNeXt v1 (Liu et al. 2022) and v2 (Woo et al. 2023) as timm's ``convnext`` builds them.
 
 Stem: 4x4/4 conv + LayerNorm. Four stages; stages 2-4 start with LayerNorm + 2x2/2 conv. Block: 7x7 depthwise conv,
 LayerNorm, Linear (4x) -> GELU -> Linear, per-channel ``gamma`` scale, residual. Head: global average pool,
 LayerNorm, Linear. All LayerNorms use eps=1e-6 over channels, which in NHWC is the last axis.
+
+v2 (``grn=True``, timm's ``use_grn=True, ls_init_value=None``) puts a Global Response Norm between the MLP's GELU
+and its second Linear and drops the ``gamma`` scale. timm's ``conv_mlp`` (1x1 convs instead of Linears, used by
+``convnextv2_nano``) is the same function; the converter reads either layout.
 """
 
 from __future__ import annotations
@@ -17,14 +21,47 @@ from jaxquba.models import layers, register_family
 LN_EPS = 1e-6
 
 
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt-V2's GRN on NHWC: ``x + bias + weight * x * n`` where ``n`` is each channel's L2 norm over space
+    divided by its mean over channels (+ eps 1e-6). The norms are taken in float32 whatever the compute dtype (a
+    sum of squares over 56x56 positions loses too many bits in bfloat16)."""
+
+    eps: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        weight = self.param("weight", nn.initializers.zeros, (x.shape[-1],), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],), jnp.float32)
+        norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32)), axis=(1, 2), keepdims=True))
+        scale = (norm / (norm.mean(axis=-1, keepdims=True) + self.eps)).astype(x.dtype)
+        return x + bias.astype(x.dtype) + weight.astype(x.dtype) * (x * scale)
+
+
+class GrnMlp(nn.Module):
+    """ConvNeXt-V2's feed-forward block: fc1 -> GELU -> GRN -> fc2."""
+
+    hidden_features: int
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        out_features = x.shape[-1]
+        x = layers.gelu(layers.dense(self.hidden_features, self.dtype, name="fc1")(x))
+        x = GlobalResponseNorm(name="grn")(x)
+        return layers.dense(out_features, self.dtype, name="fc2")(x)
+
+
 class Block(nn.Module):
     dtype: layers.Dtype
+    grn: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         dim = x.shape[-1]
         y = layers.conv(dim, 7, 1, 3, groups=dim, dtype=self.dtype, name="conv_dw")(x)
         y = layers.layer_norm(LN_EPS, self.dtype, name="norm")(y)
+        if self.grn:
+            return x + GrnMlp(4 * dim, self.dtype, name="mlp")(y)
         y = layers.Mlp(4 * dim, self.dtype, name="mlp")(y)
         return x + layers.LayerScale(name="ls")(y)
 
@@ -34,6 +71,7 @@ class ConvNeXt(nn.Module):
 
     depths: tuple[int, ...]
     dims: tuple[int, ...]
+    grn: bool = False  # ConvNeXt-V2
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -46,7 +84,7 @@ class ConvNeXt(nn.Module):
                 x = layers.layer_norm(LN_EPS, self.dtype, name=f"stages_{stage}_downsample_norm")(x)
                 x = layers.conv(dim, 2, 2, dtype=self.dtype, name=f"stages_{stage}_downsample_conv")(x)
             for i in range(depth):
-                x = Block(self.dtype, name=f"stages_{stage}_blocks_{i}")(x)
+                x = Block(self.dtype, self.grn, name=f"stages_{stage}_blocks_{i}")(x)
         x = layers.layer_norm(LN_EPS, self.dtype, name="head_norm")(x.mean(axis=(1, 2)))
         return layers.dense(self.num_classes, self.dtype, name="head_fc")(x)
 
@@ -95,3 +133,17 @@ for _size, (_crop, _file) in _TORCHVISION.items():
                                config=zoo.config(depths=_depths, dims=_dims),
                                data=zoo.DataConfig(224, _crop, "bilinear"), num_params=_num_params,
                                url="https://download.pytorch.org/models/" + _file))
+
+# ConvNeXt-V2 (FCMAE pre-training, then supervised fine-tuning on ImageNet-1k, or on ImageNet-22k and then 1k):
+# published rows 172-179. timm's pretrained_cfg of both tags is 224 px, crop 0.875, bicubic.
+_V2_ARCHS = {  # size -> (depths, dims, timm parameter count)
+    "nano": ((2, 2, 8, 2), (80, 160, 320, 640), 15_623_800),
+    "tiny": ((3, 3, 9, 3), (96, 192, 384, 768), 28_635_496),
+    "base": ((3, 3, 27, 3), (128, 256, 512, 1024), 88_717_800),
+    "large": ((3, 3, 27, 3), (192, 384, 768, 1536), 197_956_840),
+}
+for _size, (_depths, _dims, _num_params) in _V2_ARCHS.items():
+    for _tag in ("fcmae_ft_in22k_in1k", "fcmae_ft_in1k"):  # timm's default tag first
+        zoo.register(zoo.ModelSpec(name=f"convnextv2_{_size}.{_tag}", family="convnext",
+                                   config=zoo.config(depths=_depths, dims=_dims, grn=True), data=_FB,
+                                   num_params=_num_params, hf_hub_id=f"timm/convnextv2_{_size}.{_tag}"))
