@@ -52,7 +52,7 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                     for name in dict.fromkeys(name for name, _ in plan.groups)]
         warnings += [_warn(line) for line in changes if line]
 
-    outputs, examples, nonfinite = {}, {}, {}
+    outputs, examples, nonfinite, compiles = {}, {}, {}, []
     for (name, transform), requests in plan.groups.items():
         state = datasets[name]
         n = len(state.source) if not settings.max_examples else min(len(state.source), settings.max_examples)
@@ -63,9 +63,12 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                               overwrite=settings.overwrite)
         reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
         todo = sum(p.stop - p.start for p in plans if p.todo)
+        compiled_before = len(engine.compile_seconds)
         with _progress(f"{classifier.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as bar:
             E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=bar.update,
                        status=bar.status, image_size=transform.size)
+        compiles += [{"dataset": name, "preprocess": transform.spec, **record}
+                     for record in engine.compile_seconds[compiled_before:]]
         if jax.process_index() == 0:
             outputs[(name, transform)] = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
             for view, count in run_checks.nonfinite_counts(outputs[(name, transform)]).items():
@@ -100,7 +103,8 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                             settings.max_examples)
     return {"model": classifier.spec.name, "weights": settings.weights, "weights_digest": classifier.weights_digest,
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
-            "max_examples": settings.max_examples, "results": results, "skipped": skipped, "warnings": warnings}
+            "max_examples": settings.max_examples, "results": results, "skipped": skipped, "warnings": warnings,
+            "compile_seconds": compiles}
 
 
 def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, Any], max_examples: int) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import jax
@@ -190,6 +191,9 @@ class Engine:
         self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
         self._steps: dict[tuple, Callable] = {}
         self._compiled: set[tuple[int, int]] = set()  # (step, image size) pairs already compiled
+        # One record per compiled step: {"views", "image_size", "seconds"}; seconds of the step's first call (trace,
+        # compile or load from the persistent cache, dispatch), which is what a user waits before the first batch.
+        self.compile_seconds: list[dict[str, Any]] = []
 
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
         key = tuple((r.view.name, r.heads) for r in requests)
@@ -262,10 +266,14 @@ class Engine:
         gathered: list[dict] = []
         pending = None
         for batch in self._device_batches(reader, start, stop, size):
-            if compiling and status is not None:
-                status(f"compiling the step for {len(requests)} view{'s' if len(requests) > 1 else ''}")
+            if compiling:
+                if status is not None:
+                    status(f"compiling the step for {len(requests)} view{'s' if len(requests) > 1 else ''}")
+                started = time.perf_counter()
             outputs = step(self.params, batch)  # dispatched asynchronously: the next batch is read while it runs
             if compiling:
+                self.compile_seconds.append({"views": len(requests), "image_size": size,
+                                             "seconds": round(time.perf_counter() - started, 3)})
                 self._compiled.add((id(step), size))
                 compiling = False
                 if status is not None:
