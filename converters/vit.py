@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from converters import torch_layout as tl
 from converters.state_dict import StateDictReader
 from jaxquba import zoo
@@ -11,28 +13,70 @@ from jaxquba import zoo
 
 def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     cfg = spec.config_dict()
-    qkv_bias = cfg.get("qkv_bias", True)
-    params: dict[str, Any] = {
-        "patch_embed": tl.conv2d(read, "patch_embed.proj"),
-        "pos_embed": read("pos_embed"),
-        "head": tl.linear(read, "head"),
-    }
+    params = _backbone(read, cfg)
+    params["head"] = tl.linear(read, "head")
     for token, present in (("cls_token", cfg.get("class_token", True)), ("dist_token", cfg.get("distilled", False)),
                            ("reg_token", cfg.get("reg_tokens", 0))):
         if present:
             params[token] = read(token)
+    params["pos_embed"] = read("pos_embed")
     if cfg.get("distilled", False):
         params["head_dist"] = tl.linear(read, "head_dist")
     final_norm = "fc_norm" if cfg.get("fc_norm", False) else "norm"
     params[final_norm] = tl.layer_norm(read, final_norm)
+    return params
+
+
+def _backbone(read, cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Patch embedding, pre-norm and blocks under timm's names (which DINO, DINOv2 and MAE share)."""
+    params: dict[str, Any] = {"patch_embed": tl.conv2d(read, f"{prefix}patch_embed.proj",
+                                                       bias=not cfg.get("pre_norm", False))}
+    if cfg.get("pre_norm", False):
+        params["norm_pre"] = tl.layer_norm(read, f"{prefix}norm_pre")
     for i in range(cfg["depth"]):
-        p = f"blocks.{i}"
-        block = {"norm1": tl.layer_norm(read, f"{p}.norm1"), "attn": tl.self_attention(read, f"{p}.attn", qkv_bias),
+        p = f"{prefix}blocks.{i}"
+        block = {"norm1": tl.layer_norm(read, f"{p}.norm1"),
+                 "attn": tl.self_attention(read, f"{p}.attn", cfg.get("qkv_bias", True)),
                  "norm2": tl.layer_norm(read, f"{p}.norm2"), "mlp": tl.mlp(read, f"{p}.mlp")}
         if cfg.get("layer_scale", False):
             block["ls1"] = {"gamma": read(f"{p}.ls1.gamma")}
             block["ls2"] = {"gamma": read(f"{p}.ls2.gamma")}
         params[f"blocks_{i}"] = block
+    return params
+
+
+def convert_linear_probe(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """A DINOv2 linear classifier: the state dict of torch.hub ``facebookresearch/dinov2``'s ``dinov2_*_lc`` models
+    (``backbone.*`` = DINOv2's ``DinoVisionTransformer``, ``linear_head.*``). The DINO (v1) linear probes use the
+    same layout: their two release files (``dino_*_pretrain.pth`` under ``backbone.``, the ``module.linear.*`` of
+    ``dino_*_linearweights.pth`` as ``linear_head.*``).
+
+    The backbone's class token is added to the first position embedding (DINOv2's ``register_tokens`` come after
+    it); for register models (``no_embed_class``) that sum becomes the class token, as timm converts them.
+    ``mask_token`` (masked-image training only) is read and dropped.
+    """
+    cfg = spec.config_dict()
+    params = _backbone(read, cfg, "backbone.")
+    cls_token, pos_embed = read("backbone.cls_token"), read("backbone.pos_embed")
+    if cfg.get("reg_tokens", 0):
+        params["reg_token"] = read("backbone.register_tokens")
+    if cfg.get("no_embed_class", False):
+        cls_token, pos_embed = cls_token + pos_embed[:, :1], pos_embed[:, 1:]
+    params.update(cls_token=cls_token, pos_embed=pos_embed, norm=tl.layer_norm(read, "backbone.norm"),
+                  head=tl.linear(read, "linear_head"))
+    if "backbone.mask_token" in read:
+        read("backbone.mask_token")
+    return params
+
+
+def convert_dino_linear_probe(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """DINO (v1) linear probes in :func:`convert_linear_probe`'s layout. DINO's ``eval_linear`` (and the peer's
+    ``DINOModel``) feeds ViT-B/16's head (class token, mean patch token) interleaved channel by channel; the head's
+    input columns are permuted here into the module's plain concatenation."""
+    params = convert_linear_probe(read, spec)
+    if spec.config_dict().get("head_avgpool", False):
+        kernel = params["head"]["kernel"]  # (2 * dim, classes), rows c0, m0, c1, m1, ...
+        params["head"]["kernel"] = np.concatenate([kernel[0::2], kernel[1::2]], axis=0)
     return params
 
 

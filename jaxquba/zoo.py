@@ -28,6 +28,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +252,8 @@ def _register_published(row: PublishedRow, spec: ModelSpec) -> None:
     stored apart from the registry name's)."""
     if row.data:
         register(dataclasses.replace(spec, name=row.published, aliases=(), data=_published_data(row, spec.data)))
+        return
+    if row.published == spec.name:  # weights known by their published name only
         return
     if _ALIASES.get(row.published, spec.name) != spec.name:
         raise ValueError(f"published name {row.published!r} already points to {_ALIASES[row.published]!r}")

@@ -7,8 +7,30 @@ One module covers the variants through its configuration:
   * ``no_embed_class``: position embeddings cover the patches only and are added before the class / register tokens
     are prepended (DeiT-III, big_vision);
   * ``layer_scale``: per-channel scale of both residual branches (DeiT-III, CaiT-style ``ls1``/``ls2``);
-  * ``distilled``: DeiT's distillation token, whose head is averaged with the class head at inference.
-The position embedding is learnt for ``img_size`` and used as is: the model evaluates at its trained resolution.
+  * ``distilled``: DeiT's distillation token, whose head is averaged with the class head at inference;
+  * ``pre_norm`` and ``ln_eps``: CLIP image towers' LayerNorm after the position embedding (their patch embedding
+    has no bias) and their LayerNorm epsilon 1e-5;
+  * ``head_blocks`` / ``head_avgpool``: the linear probes of DINO and DINOv2 (their published classification
+    heads): one Linear on the class tokens of the last ``head_blocks`` blocks, each through the final norm, followed
+    (``head_avgpool``) by the mean of the last block's normed patch tokens, concatenated in that order;
+  * ``pos_grid``: the side of a position grid learnt at another resolution (DINOv2: 37 x 37, trained at 518 px),
+    resampled to the input's patch grid at every call exactly as DINOv2's ``interpolate_pos_encoding`` does (see
+    :func:`dinov2_resample_matrix`); 0: the position embedding is learnt for ``img_size`` and used as is.
+
+Where weights come from another repository than timm:
+  * DINOv2 linear classifiers (torch.hub ``facebookresearch/dinov2``, ``dinov2_vit{s,b,l}14[_reg]_lc``, the
+    published ``ViT-*-14-dinoV2-LP`` / ``-dinov2-reg-LP`` rows): the backbone of timm's ``vit_*_patch14[_reg4]_dinov2``
+    (timm converted the same checkpoints) plus a Linear on 4 class tokens + the mean patch token. timm builds its
+    DINOv2 models at 518 px and, created at 224, resamples the 37 x 37 position grid once with antialiased bicubic
+    to an exact size; the hub model resamples it at every call with plain bicubic at scale (16 + 0.1) / 37, which
+    this module reproduces. timm folds the class token's position into the class token for the register models
+    (``no_embed_class``); the hub adds it, and registers come after the position embedding, equivalently.
+  * DINO linear probes (``ViT-s-16-DINO-LP``, ``ViT-b-16-DINO-LP``): timm's ``vit_{small,base}_patch16_224.dino``
+    backbone; DINO's ``eval_linear`` concatenates (class token, mean patch token) of ViT-B/16 interleaved
+    (c0, m0, c1, m1, ...), which the converter turns into this module's plain concatenation by permuting the head's
+    input columns.
+  * MAE fine-tuned ViT-B/16 (``vit-b-16-mae-ft``): MAE's ``models_vit`` with ``global_pool``: timm's ViT with
+    average pooling and ``fc_norm``, the same state dict names.
 """
 
 from __future__ import annotations
@@ -16,6 +38,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxquba import zoo
 from jaxquba.models import layers, register_family
@@ -30,16 +53,17 @@ class Block(nn.Module):
     mlp_ratio: float
     qkv_bias: bool
     layer_scale: bool
+    ln_eps: float
     dtype: layers.Dtype
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         dim = x.shape[-1]
         y = layers.SelfAttention(self.num_heads, self.qkv_bias, self.dtype, name="attn")(
-            layers.layer_norm(LN_EPS, self.dtype, name="norm1")(x))
+            layers.layer_norm(self.ln_eps, self.dtype, name="norm1")(x))
         x = x + (layers.LayerScale(name="ls1")(y) if self.layer_scale else y)
         y = layers.Mlp(int(dim * self.mlp_ratio), self.dtype, name="mlp")(
-            layers.layer_norm(LN_EPS, self.dtype, name="norm2")(x))
+            layers.layer_norm(self.ln_eps, self.dtype, name="norm2")(x))
         return x + (layers.LayerScale(name="ls2")(y) if self.layer_scale else y)
 
 
@@ -60,6 +84,11 @@ class VisionTransformer(nn.Module):
     fc_norm: bool = False
     layer_scale: bool = False
     distilled: bool = False
+    pre_norm: bool = False
+    ln_eps: float = LN_EPS
+    pos_grid: int = 0
+    head_blocks: int = 0
+    head_avgpool: bool = False
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -71,8 +100,9 @@ class VisionTransformer(nn.Module):
         if images.shape[1:3] != (self.img_size, self.img_size):
             raise ValueError(f"this ViT takes {self.img_size}x{self.img_size} images, got {images.shape[1:3]}")
         batch = images.shape[0]
-        x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID", dtype=self.dtype,
-                        name="patch_embed")(images.astype(self.dtype))
+        x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID", use_bias=not self.pre_norm,
+                        dtype=self.dtype, name="patch_embed")(images.astype(self.dtype))
+        grid = x.shape[1]
         x = x.reshape(batch, -1, self.embed_dim)  # row-major patch order, as PyTorch's flatten(2)
 
         prefix = []
@@ -83,28 +113,64 @@ class VisionTransformer(nn.Module):
         if self.reg_tokens:
             prefix.append(self._token("reg_token", self.reg_tokens))
         num_prefix = sum(t.shape[1] for t in prefix)
-        embed_len = x.shape[1] + (0 if self.no_embed_class else num_prefix)
-        pos_embed = self.param("pos_embed", nn.initializers.zeros, (1, embed_len, self.embed_dim), jnp.float32)
+        embedded_prefix = 0 if self.no_embed_class else num_prefix
+        pos_len = (self.pos_grid ** 2 if self.pos_grid else x.shape[1]) + embedded_prefix
+        pos_embed = self.param("pos_embed", nn.initializers.zeros, (1, pos_len, self.embed_dim), jnp.float32)
+        if self.pos_grid and self.pos_grid != grid:
+            resample = jnp.asarray(dinov2_resample_matrix(self.pos_grid, grid))
+            table = pos_embed[0, embedded_prefix:].reshape(self.pos_grid, self.pos_grid, self.embed_dim)
+            table = jnp.einsum("ih,hwc,jw->ijc", resample, table, resample, precision=jax.lax.Precision.HIGHEST)
+            pos_embed = jnp.concatenate([pos_embed[:, :embedded_prefix], table.reshape(1, -1, self.embed_dim)], 1)
         prefix = [jnp.broadcast_to(t, (batch,) + t.shape[1:]).astype(self.dtype) for t in prefix]
         if self.no_embed_class:
             x = jnp.concatenate(prefix + [x + pos_embed.astype(self.dtype)], axis=1)
         else:
             x = jnp.concatenate(prefix + [x], axis=1) + pos_embed.astype(self.dtype)
+        if self.pre_norm:
+            x = layers.layer_norm(self.ln_eps, self.dtype, name="norm_pre")(x)
 
+        probed = []  # the outputs of the last ``head_blocks`` blocks
         for i in range(self.depth):
-            x = Block(self.num_heads, self.mlp_ratio, self.qkv_bias, self.layer_scale, self.dtype,
+            x = Block(self.num_heads, self.mlp_ratio, self.qkv_bias, self.layer_scale, self.ln_eps, self.dtype,
                       name=f"blocks_{i}")(x)
+            if i >= self.depth - self.head_blocks:
+                probed.append(x)
 
+        if self.head_blocks:
+            norm = layers.layer_norm(self.ln_eps, self.dtype, name="norm")  # per token: norm, then pick tokens
+            features = [norm(out[:, 0]) for out in probed]
+            if self.head_avgpool:
+                features.append(norm(probed[-1][:, num_prefix:]).mean(axis=1))
+            return layers.dense(self.num_classes, self.dtype, name="head")(jnp.concatenate(features, axis=-1))
         if not self.fc_norm:
-            x = layers.layer_norm(LN_EPS, self.dtype, name="norm")(x)
+            x = layers.layer_norm(self.ln_eps, self.dtype, name="norm")(x)
         if self.distilled:
             head = layers.dense(self.num_classes, self.dtype, name="head")(x[:, 0])
             head_dist = layers.dense(self.num_classes, self.dtype, name="head_dist")(x[:, 1])
             return (head + head_dist) / 2
         x = x[:, 0] if self.global_pool == "token" else x[:, num_prefix:].mean(axis=1)
         if self.fc_norm:
-            x = layers.layer_norm(LN_EPS, self.dtype, name="fc_norm")(x)
+            x = layers.layer_norm(self.ln_eps, self.dtype, name="fc_norm")(x)
         return layers.dense(self.num_classes, self.dtype, name="head")(x)
+
+
+def dinov2_resample_matrix(source: int, target: int, offset: float = 0.1) -> np.ndarray:
+    """(target, source) weights of DINOv2's position-grid resampling along one axis: PyTorch's bicubic
+    ``interpolate`` (A = -0.75, half-pixel centres, edge indices clamped, no antialias) with the scale factor
+    ``(target + offset) / source`` that DINOv2 passes (its "historical kludge" against rounding): source coordinate
+    ``(i + 0.5) * source / (target + offset) - 0.5``. Separable, so the 2-D resampling is ``R @ grid @ R.T``."""
+    a = -0.75
+    coords = (np.arange(target) + 0.5) * (source / (target + offset)) - 0.5
+    base = np.floor(coords)
+    t = coords - base
+    weights = np.stack([((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+                        ((a + 2) * t - (a + 3)) * t * t + 1,
+                        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+                        ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a], axis=1)
+    matrix = np.zeros((target, source))
+    for k in range(4):
+        np.add.at(matrix, (np.arange(target), np.clip(base.astype(int) - 1 + k, 0, source - 1)), weights[:, k])
+    return matrix.astype(np.float32)
 
 
 def build(dtype=jnp.float32, **config) -> VisionTransformer:
@@ -210,3 +276,54 @@ for _arch, _size, _patch, _num_params, _crop, _file in (  # torchvision's parame
         name=f"tv_{_arch}.imagenet1k_v1", family="vit_tv",
         config=zoo.config(patch_size=_patch, embed_dim=_dim, depth=_depth, num_heads=_num_heads, img_size=224),
         data=zoo.DataConfig(224, _crop, "bilinear"), num_params=_num_params, url=_TV + _file))
+
+# CLIP image towers fine-tuned on ImageNet-1k by timm (the published CLIP-*-V-* rows): class-token ViTs with a
+# LayerNorm before the blocks, no patch-embedding bias and LayerNorm eps 1e-5.
+_CLIP = dict(pre_norm=True, ln_eps=1e-5)
+for _patch, _num_params, _crops in ((16, 86_568_424, (("openai_ft_in1k", 0.9), ("laion2b_ft_in1k", 1.0))),
+                                    (32, 88_225_000, (("openai_ft_in1k", 0.9), ("laion2b_ft_in1k", 0.9)))):
+    _register(f"vit_base_patch{_patch}_clip_224", "base", _patch, 224, _num_params, tuple(
+        (_tag, zoo.DataConfig(224, _crop, "bicubic", zoo.OPENAI_CLIP_MEAN, zoo.OPENAI_CLIP_STD), ())
+        for _tag, _crop in _crops), **_CLIP)
+
+# Self-supervised backbones with the heads the published table evaluated (its rows name them; see the module
+# docstring for what differs from timm). Resize 256 bicubic, crop 224, as DINO, DINOv2 and MAE evaluate.
+register_family("vit_lp", build, converter="converters.vit:convert_linear_probe")
+register_family("vit_dino_lp", build, converter="converters.vit:convert_dino_linear_probe")
+_SSL_224 = zoo.DataConfig(224, 0.875, "bicubic")
+_DINOV2_HUB = "torch.hub facebookresearch/dinov2 "
+
+
+def _register_published(name: str, family: str, size: str, patch: int, num_params: int, **extra) -> None:
+    """A model known by its published name only: weights that no timm tag holds (see ``published_models.csv``)."""
+    embed_dim, depth, num_heads = _SIZES[size]
+    zoo.register(zoo.ModelSpec(name=name, family=family, config=zoo.config(
+        patch_size=patch, embed_dim=embed_dim, depth=depth, num_heads=num_heads, img_size=224, **extra),
+        data=_SSL_224, num_params=num_params))
+
+
+# DINOv2 linear classifiers (hub ``dinov2_vit*14[_reg]_lc``, 4 class tokens + mean patch token) and the peer's own
+# fine-tuned copies of the same models. Parameter counts are the hub models': 518-px position grid, the unused
+# ``mask_token`` and the (5 x dim) x 1000 head included.
+_DINOV2 = dict(layer_scale=True, pos_grid=37, head_blocks=4, head_avgpool=True)
+for _size, _letter, _num_params in (("small", "s", 23_977_576), ("base", "b", 90_421_480),
+                                    ("large", "l", 309_489_640)):
+    _registers = 4 * _SIZES[_size][0]
+    for _name, _extra, _count in (
+            (f"ViT-{_letter}-14-dinoV2-LP", {}, _num_params), (f"ViT-{_letter}-14-dinoV2-FT", {}, _num_params),
+            (f"ViT-{_letter}-14-dinov2-reg-LP", dict(reg_tokens=4, no_embed_class=True), _num_params + _registers),
+            (f"ViT-{_letter}-14-dinoV2-FT-Reg", dict(reg_tokens=4, no_embed_class=True), _num_params + _registers)):
+        _register_published(_name, "vit_lp", _size, 14, _count, **_DINOV2, **_extra)
+
+# DINO (v1) linear probes: ViT-S/16 on the class tokens of the last 4 blocks, ViT-B/16 on (class token, mean patch
+# token) of the last; the peer's DINO-pre-trained ViT-B/16 fine-tuned with timm's class-token head.
+_register_published("ViT-s-16-DINO-LP", "vit_dino_lp", "small", 16, 23_202_664, head_blocks=4)
+_register_published("ViT-b-16-DINO-LP", "vit_dino_lp", "base", 16, 87_335_656, head_blocks=1, head_avgpool=True)
+_register_published("ViTB-DINO-FT", "vit", "base", 16, 86_567_656)
+
+# MAE's fine-tuned ViT-B/16 (release file of facebookresearch/mae): average pool and fc_norm.
+zoo.register(zoo.ModelSpec(
+    name="vit-b-16-mae-ft", family="vit", data=_SSL_224, num_params=86_567_656,
+    config=zoo.config(patch_size=16, embed_dim=768, depth=12, num_heads=12, img_size=224, global_pool="avg",
+                      fc_norm=True),
+    url="https://dl.fbaipublicfiles.com/mae/finetune/mae_finetuned_vit_base.pth"))
