@@ -13,11 +13,21 @@ Where the weights come from another repository: the published Hiera rows were ev
 ``facebookresearch/hiera`` with the same checkpoints. Its ``Head`` applies a softmax whenever the module is in eval
 mode, so that model returns probabilities where timm (and this module) return logits; argmax metrics agree, the
 probability-based ones of the published table were computed on softmax(probabilities) (PROTOCOLS P1.2). Its
-preprocessing is Resize 224 -> CenterCrop 224 (bilinear), not timm's crop 0.9 bicubic; the published-name specs carry
-the former.
+preprocessing is Resize 224 -> CenterCrop 224 (bilinear), not timm's crop 0.9 bicubic. The published-name specs
+(``Hiera-T`` ... ``Hiera-L``) carry both: that preprocessing and ``output='probs'`` (the module still returns logits;
+:mod:`jaxquba.protocols` applies the softmax where the protocol reproduces the peer).
+
+The linear-probe rows (``Hiera-T-LP``, ``Hiera-S-LP``, ``Hiera-B-LP``) are the same torch.hub models (``mae_in1k``
+pre-training) with the peer's own linear-probe state dict (``quba_constants.HIERA_LP_*``, not published), evaluated
+with Resize 256 bicubic -> CenterCrop 224; same architecture and head, so also ``output='probs'`` by the code. (Their
+published class balance, 0.75-0.76, does not show the near-uniform-probability signature of the fine-tuned rows,
+> 0.92; with the checkpoints unavailable, which code produced those numbers cannot be checked.) Their weights load
+from a file only (``--weights=PATH``, in the hub model's layout: family ``hiera_hub``).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import flax.linen as nn
 import jax
@@ -147,11 +157,15 @@ def build(dtype=jnp.float32, **config) -> Hiera:
 
 
 register_family("hiera", build, converter="converters.hiera:convert")
+register_family("hiera_hub", build, converter="converters.hiera:convert_hub")  # torch.hub facebookresearch/hiera
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
 
 _DATA = zoo.DataConfig(224, 0.9, "bicubic")
+_HUB_FT_DATA = zoo.DataConfig(224, 1.0, "bilinear")  # the peer's Resize 224 -> CenterCrop 224
+_HUB_LP_DATA = zoo.DataConfig(224, 0.875, "bicubic")  # the peer's Resize 256 bicubic -> CenterCrop 224
+_PUBLISHED = {"tiny": "Hiera-T", "small": "Hiera-S", "base": "Hiera-B", "base_plus": "Hiera-B-Plus", "large": "Hiera-L"}
 
 for _size, _dim, _num_heads, _stages, _num_params, _alias in (  # timm's parameter counts
         ("tiny", 96, 1, (1, 2, 7, 2), 27_910_216, "hiera_t"),
@@ -160,6 +174,12 @@ for _size, _dim, _num_heads, _stages, _num_params, _alias in (  # timm's paramet
         ("base_plus", 112, 2, (2, 3, 16, 3), 69_896_616, "hiera_b_plus"),
         ("large", 144, 2, (2, 6, 36, 4), 213_739_912, "hiera_l")):
     _name = f"hiera_{_size}_224.mae_in1k_ft_in1k"
-    zoo.register(zoo.ModelSpec(name=_name, family="hiera",
-                               config=zoo.config(embed_dim=_dim, num_heads=_num_heads, stages=_stages), data=_DATA,
-                               num_params=_num_params, aliases=(_alias,), hf_hub_id=f"timm/{_name}"))
+    _spec = zoo.register(zoo.ModelSpec(name=_name, family="hiera",
+                                       config=zoo.config(embed_dim=_dim, num_heads=_num_heads, stages=_stages),
+                                       data=_DATA, num_params=_num_params, aliases=(_alias,),
+                                       hf_hub_id=f"timm/{_name}"))
+    # The published rows: the same checkpoints through torch.hub (softmax head, its preprocessing) ...
+    zoo.register(dataclasses.replace(_spec, name=_PUBLISHED[_size], aliases=(), data=_HUB_FT_DATA, output="probs"))
+    if _size in ("tiny", "small", "base"):  # ... and the peer's linear probes of the mae_in1k pre-training
+        zoo.register(dataclasses.replace(_spec, name=f"{_PUBLISHED[_size]}-LP", aliases=(), family="hiera_hub",
+                                         data=_HUB_LP_DATA, hf_hub_id=None, output="probs"))
