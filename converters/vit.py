@@ -11,10 +11,10 @@ from converters.state_dict import StateDictReader
 from jaxquba import zoo
 
 
-def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+def convert(read: StateDictReader, spec: zoo.ModelSpec, head: str = "head") -> dict[str, Any]:
     cfg = spec.config_dict()
     params = _backbone(read, cfg)
-    params["head"] = tl.linear(read, "head")
+    params["head"] = tl.linear(read, head)
     for token, present in (("cls_token", cfg.get("class_token", True)), ("dist_token", cfg.get("distilled", False)),
                            ("reg_token", cfg.get("reg_tokens", 0))):
         if present:
@@ -24,6 +24,15 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
         params["head_dist"] = tl.linear(read, "head_dist")
     final_norm = "fc_norm" if cfg.get("fc_norm", False) else "norm"
     params[final_norm] = tl.layer_norm(read, final_norm)
+    return params
+
+
+def convert_mae_linear_probe(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """MAE's linear probe (``head = Sequential(BatchNorm1d(affine=False, eps=1e-6), Linear)``): the batch norm's
+    running statistics with unit scale and zero shift."""
+    params = convert(read, spec, head="head.1")
+    mean, var = read("head.0.running_mean"), read("head.0.running_var")
+    params["head_bn"] = {"mean": mean, "var": var, "scale": np.ones_like(mean), "bias": np.zeros_like(mean)}
     return params
 
 

@@ -100,6 +100,18 @@ def test_mae_finetuned_parity(timm_module, shared_data):
     assert_parity(*compare(timm_module, spec, model, shared_data))
 
 
+def test_mae_linear_probe_parity(timm_module, shared_data):
+    """The peer's MAE probe: ``models_vit.vit_base_patch16()`` (class token, final norm) with its head wrapped as
+    ``Sequential(BatchNorm1d(768, affine=False, eps=1e-6), head)``."""
+    import torch
+
+    spec = small_variant("vit-b-16-mae-lp", depth=2)
+    torch.manual_seed(0)
+    model = timm_module.create_model("vit_base_patch16_224", pretrained=False, depth=2)
+    model.head = torch.nn.Sequential(torch.nn.BatchNorm1d(768, affine=False, eps=1e-6), model.head)
+    assert_parity(*compare(timm_module, spec, model, shared_data))
+
+
 @pytest.mark.parametrize("name", ["vit_base_patch16_clip_224.openai_ft_in1k",
                                   "vit_base_patch32_clip_224.laion2b_ft_in1k"])
 def test_clip_image_tower_parity(name, timm_module, shared_data):

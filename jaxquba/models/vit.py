@@ -15,7 +15,8 @@ One module covers the variants through its configuration:
     (``head_avgpool``) by the mean of the last block's normed patch tokens, concatenated in that order;
   * ``pos_grid``: the side of a position grid learnt at another resolution (DINOv2: 37 x 37, trained at 518 px),
     resampled to the input's patch grid at every call exactly as DINOv2's ``interpolate_pos_encoding`` does (see
-    :func:`dinov2_resample_matrix`); 0: the position embedding is learnt for ``img_size`` and used as is.
+    :func:`dinov2_resample_matrix`); 0: the position embedding is learnt for ``img_size`` and used as is;
+  * ``head_bn``: MAE's linear probe, a BatchNorm without affine parameters (eps 1e-6) before the head.
 
 Where weights come from another repository than timm:
   * DINOv2 linear classifiers (torch.hub ``facebookresearch/dinov2``, ``dinov2_vit{s,b,l}14[_reg]_lc``, the
@@ -30,7 +31,8 @@ Where weights come from another repository than timm:
     (c0, m0, c1, m1, ...), which the converter turns into this module's plain concatenation by permuting the head's
     input columns.
   * MAE fine-tuned ViT-B/16 (``vit-b-16-mae-ft``): MAE's ``models_vit`` with ``global_pool``: timm's ViT with
-    average pooling and ``fc_norm``, the same state dict names.
+    average pooling and ``fc_norm``, the same state dict names. MAE's linear probe (``vit-b-16-mae-lp``, the peer's
+    own, unpublished): the class token after the final norm, ``head = Sequential(BatchNorm1d(affine=False), Linear)``.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class VisionTransformer(nn.Module):
     pos_grid: int = 0
     head_blocks: int = 0
     head_avgpool: bool = False
+    head_bn: bool = False
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -151,6 +154,8 @@ class VisionTransformer(nn.Module):
         x = x[:, 0] if self.global_pool == "token" else x[:, num_prefix:].mean(axis=1)
         if self.fc_norm:
             x = layers.layer_norm(self.ln_eps, self.dtype, name="fc_norm")(x)
+        if self.head_bn:
+            x = layers.FrozenBatchNorm(1e-6, self.dtype, name="head_bn")(x)
         return layers.dense(self.num_classes, self.dtype, name="head")(x)
 
 
@@ -321,7 +326,9 @@ _register_published("ViT-s-16-DINO-LP", "vit_dino_lp", "small", 16, 23_202_664, 
 _register_published("ViT-b-16-DINO-LP", "vit_dino_lp", "base", 16, 87_335_656, head_blocks=1, head_avgpool=True)
 _register_published("ViTB-DINO-FT", "vit", "base", 16, 86_567_656)
 
-# MAE's fine-tuned ViT-B/16 (release file of facebookresearch/mae): average pool and fc_norm.
+# MAE's fine-tuned ViT-B/16 (release file of facebookresearch/mae): average pool and fc_norm; the peer's linear probe.
+register_family("vit_mae_lp", build, converter="converters.vit:convert_mae_linear_probe")
+_register_published("vit-b-16-mae-lp", "vit_mae_lp", "base", 16, 86_567_656, head_bn=True)
 zoo.register(zoo.ModelSpec(
     name="vit-b-16-mae-ft", family="vit", data=_SSL_224, num_params=86_567_656,
     config=zoo.config(patch_size=16, embed_dim=768, depth=12, num_heads=12, img_size=224, global_pool="avg",
