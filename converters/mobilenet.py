@@ -1,5 +1,5 @@
 """timm MobileNetV2 / MobileNetV3 state dicts -> Flax params (module paths match timm's, as for EfficientNet), and
-torchvision's MobileNetV2 and MobileNetV3-Large (IMAGENET1K_V1) layouts mapped onto timm's names."""
+torchvision's MobileNetV2 and MobileNetV3-Large/Small (IMAGENET1K_V1) layouts mapped onto timm's names."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from converters.load import expected_params
 from converters.state_dict import StateDictReader
 from jaxquba import zoo
 from jaxquba.models.efficientnet import expand_arch
-from jaxquba.models.mobilenet import MOBILENET_V2_ARCH, MOBILENET_V3_LARGE_ARCH
+from jaxquba.models.mobilenet import MOBILENET_V2_ARCH, mobilenet_v3_stages
 
 
 def convert(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def convert(reader: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     read = reader
     if "features.0.0.weight" in reader:
         variant = spec.config_dict()["variant"]
-        timm_to_tv = torchvision_v2_names() if variant == "v2" else torchvision_v3_large_names()
+        timm_to_tv = torchvision_v2_names() if variant == "v2" else torchvision_v3_names(variant)
 
         def read(key):
             tensor = reader(timm_to_tv.get(key, key))
@@ -49,11 +49,12 @@ def torchvision_v2_names() -> dict[str, str]:
             for leaf in ("weight", "bias", "running_mean", "running_var")}
 
 
-def torchvision_v3_large_names() -> dict[str, str]:
-    """timm parameter name -> torchvision ``mobilenet_v3_large`` name: ``features.{k}.block`` slots ([expand,]
-    depthwise, [SE ``fc1``/``fc2``,] project; each conv + norm as ``.0``/``.1``), ``features.16`` the last 1x1
-    ConvNormAct (timm's ``cn`` stage), ``classifier.0`` the head (timm's ``conv_head``), ``classifier.3``."""
-    stages = expand_arch(MOBILENET_V3_LARGE_ARCH, 16, "hard_swish", 1.0, 1.0, se_from_expanded=True, se_round=True)
+def torchvision_v3_names(variant: str) -> dict[str, str]:
+    """timm parameter name -> torchvision ``mobilenet_v3_large`` / ``mobilenet_v3_small`` name:
+    ``features.{k}.block`` slots ([expand,] depthwise, [SE ``fc1``/``fc2``,] project; each conv + norm as
+    ``.0``/``.1``), the last ``features`` entry the 1x1 ConvNormAct (timm's ``cn`` stage), ``classifier.0`` the
+    head (timm's ``conv_head``), ``classifier.3``."""
+    stages = mobilenet_v3_stages(variant)
     names = {"conv_stem": "features.0.0", "bn1": "features.0.1", "conv_head": "classifier.0",
              "classifier": "classifier.3"}
     k = 1

@@ -1,4 +1,4 @@
-"""MobileNetV2 / MobileNetV3-Large parity with timm (random init, real images).
+"""MobileNetV2 / MobileNetV3-Large / MobileNetV3-Small parity with timm (random init, real images).
 
 MobileNetV3 is the only family with hard-swish, hard-sigmoid squeeze-excite gates, SE widths rounded to multiples of
 8 of the expanded channels and a pool-then-conv head, so it gets its own case; criterion and random-state redraw
@@ -14,6 +14,8 @@ from jaxquba import zoo
 from parity_util import assert_parity, parity_logits
 
 CASES = ["mobilenetv2_100.ra_in1k", "mobilenetv3_large_100.ra_in1k"]
+# MobileNetV3-Small's blocks are checked against torchvision's independent implementation below (its timm layout
+# converts by module names like Large's, checked here).
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -21,7 +23,7 @@ def test_mobilenet_parity(name, timm_module, shared_data):
     assert_parity(*parity_logits(timm_module, name, shared_data, n_images=4))
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", CASES + ["mobilenetv3_small_100.lamb_in1k"])
 def test_parameter_count_matches_timm(name):
     spec = zoo.get(name)
     count = sum(int(np.prod(leaf.shape)) for path, leaf in jax.tree_util.tree_leaves_with_path(expected_params(spec))
@@ -46,3 +48,10 @@ def test_mobilenetv3_large_torchvision_layout_parity(timm_module, shared_data):
     from parity_util import check_torchvision
 
     check_torchvision(timm_module, "mobilenetv3_large_100.tv_in1k", "mobilenet_v3_large", shared_data, n_images=2)
+
+
+def test_mobilenetv3_small_torchvision_layout_parity(timm_module, shared_data):
+    """torchvision's MobileNetV3-Small (published row 35) on timm's architecture (SE in the first block)."""
+    from parity_util import check_torchvision
+
+    check_torchvision(timm_module, "mobilenetv3_small_100.tv_in1k", "mobilenet_v3_small", shared_data, n_images=2)
