@@ -114,3 +114,17 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int | str = 0, gr
     pad = ((padding, padding), (padding, padding)) if isinstance(padding, int) else padding
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
                    use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
+def max_pool_ceil(x: jax.Array, kernel: int, stride: int, padding: int = 0) -> jax.Array:
+    """``torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)`` on NHWC: the output size rounds up, so a last,
+    partial window counts (padded with -inf), unless it would start in the right padding (PyTorch drops it)."""
+
+    def pads(n: int) -> tuple[int, int]:
+        out = -(-(n + 2 * padding - kernel) // stride) + 1
+        if (out - 1) * stride >= n + padding:
+            out -= 1
+        return padding, (out - 1) * stride + kernel - n - padding
+
+    pad = ((0, 0), pads(x.shape[1]), pads(x.shape[2]), (0, 0))
+    return nn.max_pool(jnp.pad(x, pad, constant_values=-jnp.inf), (kernel, kernel), strides=(stride, stride))

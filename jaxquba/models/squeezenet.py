@@ -20,16 +20,6 @@ FEATURES = {2: "pool", 3: (16, 64), 4: (16, 64), 5: "pool", 6: (32, 128), 7: (32
             9: (48, 192), 10: (48, 192), 11: (64, 256), 12: (64, 256)}
 
 
-def max_pool_ceil(x: jax.Array) -> jax.Array:
-    """``nn.MaxPool2d(3, 2, ceil_mode=True)``: output ceil((n - 3) / 2) + 1, the last window clipped at the edge."""
-    def extra(n):
-        out = -(-(n - 3) // 2) + 1
-        return (out - 1) * 2 + 3 - n
-
-    pad = ((0, 0), (0, extra(x.shape[1])), (0, extra(x.shape[2])), (0, 0))
-    return nn.max_pool(jnp.pad(x, pad, constant_values=-jnp.inf), (3, 3), strides=(2, 2))
-
-
 class Fire(nn.Module):
     squeeze: int
     expand: int
@@ -54,7 +44,10 @@ class SqueezeNet(nn.Module):
         dt = self.dtype
         x = nn.relu(layers.conv(64, 3, 2, dtype=dt, name="features.0")(images.astype(dt)))
         for index, layer in FEATURES.items():
-            x = max_pool_ceil(x) if layer == "pool" else Fire(*layer, dtype=dt, name=f"features.{index}")(x)
+            if layer == "pool":
+                x = layers.max_pool_ceil(x, 3, 2)
+            else:
+                x = Fire(*layer, dtype=dt, name=f"features.{index}")(x)
         x = nn.relu(layers.conv(self.num_classes, 1, dtype=dt, name="classifier.1")(x))
         return x.astype(jnp.float32).mean(axis=(1, 2)).astype(dt)
 
