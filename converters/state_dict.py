@@ -50,6 +50,20 @@ class StateDictReader:
         return sorted(k for k in self._sd if k not in self._used and not any(p.search(k) for p in self._ignore))
 
 
+class PrefixedReader:
+    """The part of a reader's state dict under ``prefix`` (a model wrapped in another module, e.g. RobustBench's
+    ``normalize`` + ``model``), read under the inner model's own names; reads are recorded by the wrapped reader."""
+
+    def __init__(self, read: StateDictReader, prefix: str):
+        self._read, self._prefix = read, prefix
+
+    def __contains__(self, key: str) -> bool:
+        return self._prefix + key in self._read
+
+    def __call__(self, key: str) -> np.ndarray:
+        return self._read(self._prefix + key)
+
+
 def to_numpy(value: Any) -> np.ndarray:
     """float32 numpy from a numpy array or a torch tensor (without importing torch)."""
     if hasattr(value, "detach"):  # torch.Tensor

@@ -1,0 +1,34 @@
+"""RobustBench ImageNet models -> the Flax families they are built on.
+
+RobustBench wraps most ImageNet models as ``nn.Sequential(normalize=ImageNormalizer(mean, std), model=<timm
+model>)``: the model takes [0, 1] images and normalises them itself. jaxquba's classifiers normalise inside their
+apply function too (``DataConfig.mean/std``), so the wrapper maps onto a spec whose data config carries the same mean
+and std: the converter reads the inner model under ``model.`` and checks that the normaliser's buffers equal the
+spec's mean and std. The state dict is that of RobustBench's loaded model (``robustbench.utils.load_model(...)
+.state_dict()``; its Google-Drive files hold an older timm layout that RobustBench filters while loading).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from converters import swin
+from converters.state_dict import PrefixedReader, StateDictReader
+from jaxquba import zoo
+from jaxquba.errors import UserError
+
+
+def check_normalizer(read: StateDictReader, spec: zoo.ModelSpec, prefix: str = "normalize.") -> None:
+    """The wrapper's ``ImageNormalizer`` buffers must be the spec's mean and std (float32 rounding aside)."""
+    for name, expected in (("mean", spec.data.mean), ("std", spec.data.std)):
+        got = read(prefix + name).reshape(-1)
+        if got.shape != (3,) or not np.allclose(got, expected, rtol=0, atol=1e-6):
+            raise UserError(f"{spec.name}: the checkpoint normalises with {name} {got.tolist()}, the spec with "
+                            f"{list(expected)}; it is not this model's RobustBench checkpoint")
+
+
+def convert_swin(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    check_normalizer(read, spec)
+    return swin.convert(PrefixedReader(read, "model."), spec)
