@@ -40,6 +40,9 @@ flags.DEFINE_list("datasets", ["imagenet2012"], "Reference dataset spec(s): accu
                   "fixed-data dimensions use it as their clean reference. 'demo', 'folder:PATH', tfds names.")
 flags.DEFINE_string("data_dir", None, "tfds data dir (default: tfds's, $TFDS_DATA_DIR).")
 flags.DEFINE_integer("batch_size", 32, "Global batch size (rounded up to a multiple of the data-parallel devices).")
+flags.DEFINE_float("device_memory_gib", 0, "Memory one device may give a pass's step, in GiB (0: what the device "
+                   "reports; none on a CPU). A step that needs more stops the run before it starts, naming a "
+                   "--batch_size that fits.")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "Compute precision of the model.")
 flags.DEFINE_integer("max_examples", 0, "Evaluate only the first N examples of each dataset (0: all).")
 flags.DEFINE_string("output_dir", "jaxquba_results", "Results store, summary.json and report.")
@@ -131,7 +134,8 @@ def settings_from_flags(flag_values) -> Any:
     """The flags this module defines, as a plain namespace (so ``run`` can be called without absl)."""
     import types
     names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
-             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views", "strict_data"]
+             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views", "strict_data",
+             "device_memory_gib"]
     return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
 
 

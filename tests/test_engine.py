@@ -113,3 +113,28 @@ def test_views_sharing_a_finish_equal_each_view_whole():
         logits = np.asarray(apply.apply(apply.params, view(images, None)))
         np.testing.assert_allclose(got.views[view.name]["logits"], logits, rtol=0, atol=FLOAT_ATOL)
         np.testing.assert_array_equal(got.views[view.name]["top1"], logits.argmax(-1))
+
+
+def test_a_step_over_the_memory_limit_is_refused_with_a_batch_size_that_fits():
+    """On a CPU, which reports no memory limit, a limit given to the engine stands in for an accelerator's: the
+    compiled step's estimate (XLA's memory analysis) is checked before the step runs, and the error names a
+    --batch_size; that batch size then passes the same check and computes the same outputs."""
+    import re
+
+    from jaxquba.errors import UserError
+
+    unlimited = Engine(H.tiny_classifier(), batch_size=64)
+    want = H.flatten(unlimited.run_range(H.make_reader(), 0, H.NUM_EXAMPLES, H.requests()))
+    [executable] = unlimited._executables.values()
+    memory = executable.memory_analysis()
+    needed = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+              - memory.alias_size_in_bytes)
+
+    limit = needed // 3  # the batch-sized part dominates this tiny model's step
+    with pytest.raises(UserError, match=r"at --batch_size=64 needs .* GiB .* use --batch_size=(\d+) or less") as e:
+        Engine(H.tiny_classifier(), batch_size=64, memory_limit_bytes=limit).run_range(
+            H.make_reader(), 0, H.NUM_EXAMPLES, H.requests())
+    suggested = int(re.search(r"use --batch_size=(\d+)", str(e.value)).group(1))
+    assert 1 <= suggested < 64 // 2
+    fitting = Engine(H.tiny_classifier(), batch_size=suggested, memory_limit_bytes=limit)
+    assert_outputs_match(H.flatten(fitting.run_range(H.make_reader(), 0, H.NUM_EXAMPLES, H.requests())), want)

@@ -37,7 +37,9 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     from jaxquba.loader import load_classifier
 
     classifier = load_classifier(model_name, weights=settings.weights, precision=settings.precision)
-    engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol)
+    memory_gib = getattr(settings, "device_memory_gib", 0)  # settings built outside the app may leave it out
+    engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol,
+                      memory_limit_bytes=int(memory_gib * (1 << 30)) or None)
     plan = plan_model(classifier.spec, settings, datasets, dims, protocol)
     skipped = plan.skipped
     for name in dict.fromkeys(name for name, _ in plan.groups):

@@ -35,6 +35,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxquba import protocols
+from jaxquba.errors import UserError
 from jaxquba.data.pipeline import HostBatch
 from jaxquba.data.sharding import process_shard
 from jaxquba.engine.heads import HEADS, HeadInputs, ViewRequest
@@ -175,22 +176,26 @@ class Engine:
       seed: the run's seed, given to views for their per-example randomness.
       protocol: decides what the views and heads see as the model's logits (:mod:`jaxquba.protocols`).
       min_split_size: see :func:`param_shardings` (only matters with a model axis).
+      memory_limit_bytes: the memory one device may give a step; default: what the device reports (accelerators),
+        none on a CPU. A compiled step that needs more is refused before it runs (:func:`check_step_memory`).
     """
 
     def __init__(self, classifier: Classifier, *, mesh: Mesh | None = None, batch_size: int = 64, seed: int = 0,
-                 protocol: protocols.Protocol = protocols.PROTOCOLS["pixel"], min_split_size: int = 1 << 20):
+                 protocol: protocols.Protocol = protocols.PROTOCOLS["pixel"], min_split_size: int = 1 << 20,
+                 memory_limit_bytes: int | None = None):
         self.classifier = classifier
         self.mesh = make_mesh() if mesh is None else mesh
-        multiple = int(np.lcm(self.mesh.shape[DATA_AXIS], jax.process_count()))
-        self.batch_size = -(-batch_size // multiple) * multiple
+        self._batch_multiple = int(np.lcm(self.mesh.shape[DATA_AXIS], jax.process_count()))
+        self.batch_size = -(-batch_size // self._batch_multiple) * self._batch_multiple
         self.local_batch_size = self.batch_size // jax.process_count()
         self.image_size = classifier.spec.data.input_size
         self.seed = seed
         self.protocol = protocol
         self.params = put_params(classifier.params, param_shardings(classifier.params, self.mesh, min_split_size))
         self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+        self.memory_limit_bytes = memory_limit_bytes or device_memory_bytes()
         self._steps: dict[tuple, Callable] = {}
-        self._compiled: set[tuple[int, int]] = set()  # (step, image size) pairs already compiled
+        self._executables: dict[tuple[int, int], Callable] = {}  # (step, image size) -> its compiled program
         # One record per compiled step: {"views", "image_size", "seconds"}; seconds of the step's first call (trace,
         # compile or load from the persistent cache, dispatch), which is what a user waits before the first batch.
         self.compile_seconds: list[dict[str, Any]] = []
@@ -262,22 +267,13 @@ class Engine:
             raise ValueError(f"empty range [{start}, {stop})")
         step = self._step(requests)
         size = image_size or self.image_size
-        compiling = (id(step), size) not in self._compiled
         gathered: list[dict] = []
         pending = None
         for batch in self._device_batches(reader, start, stop, size):
-            if compiling:
-                if status is not None:
-                    status(f"compiling the step for {len(requests)} view{'s' if len(requests) > 1 else ''}")
-                started = time.perf_counter()
-            outputs = step(self.params, batch)  # dispatched asynchronously: the next batch is read while it runs
-            if compiling:
-                self.compile_seconds.append({"views": len(requests), "image_size": size,
-                                             "seconds": round(time.perf_counter() - started, 3)})
-                self._compiled.add((id(step), size))
-                compiling = False
-                if status is not None:
-                    status(None)
+            executable = self._executables.get((id(step), size))
+            if executable is None:
+                executable = self._compile(step, batch, size, len(requests), status)
+            outputs = executable(self.params, batch)  # dispatched asynchronously: the next batch is read meanwhile
             if pending is not None:
                 gathered.append(self._to_host(pending, progress))
             pending = outputs
@@ -288,6 +284,27 @@ class Engine:
         return Outputs(views=merged["views"], labels=merged["labels"], example_ids=merged["example_ids"],
                        extras=merged["extras"])
 
+    def _compile(self, step, batch: dict, size: int, views: int, status: Callable[[str | None], None] | None):
+        """Compiles ``step`` for ``batch``'s shapes (or loads it from the persistent cache), records the seconds,
+        and refuses a program that does not fit the device's memory before it runs."""
+        if status is not None:
+            status(f"compiling the step for {views} view{'s' if views > 1 else ''}")
+        started = time.perf_counter()
+        try:
+            executable = step.lower(self.params, batch).compile()
+        finally:
+            if status is not None:
+                status(None)
+        self.compile_seconds.append({"views": views, "image_size": size,
+                                     "seconds": round(time.perf_counter() - started, 3)})
+        if self.memory_limit_bytes:
+            param_bytes = sum(leaf.addressable_shards[0].data.nbytes for leaf in jax.tree.leaves(self.params))
+            check_step_memory(executable.memory_analysis(), limit_bytes=self.memory_limit_bytes,
+                              param_bytes=param_bytes, batch_size=self.batch_size,
+                              data_parallel=self.mesh.shape[DATA_AXIS], multiple=self._batch_multiple, views=views)
+        self._executables[(id(step), size)] = executable
+        return executable
+
     def _to_host(self, outputs: dict, progress: Callable[[int], None] | None) -> dict:
         if jax.process_count() > 1:
             host = multihost_utils.process_allgather(outputs, tiled=True)
@@ -297,6 +314,39 @@ class Engine:
         if progress is not None:
             progress(int(keep.sum()))
         return jax.tree.map(lambda x: x[keep], host)
+
+
+def device_memory_bytes() -> int | None:
+    """The memory one local device gives its programs, where it reports it (GPU, TPU); None on a CPU."""
+    stats = jax.local_devices()[0].memory_stats()
+    return int(stats["bytes_limit"]) if stats and stats.get("bytes_limit") else None
+
+
+def check_step_memory(memory: Any, *, limit_bytes: int, param_bytes: int, batch_size: int, data_parallel: int,
+                      multiple: int, views: int) -> None:
+    """Raises UserError when a compiled step needs more than ``limit_bytes`` on one device, naming the largest
+    batch size that should fit.
+
+    ``memory``: XLA's ``CompiledMemoryStats`` of the step, per device: its arguments (the parameters, ``param_bytes``
+    of them on a device, and the device's ``batch_size / data_parallel`` examples), outputs and temporaries. All but
+    the parameters grow in proportion to the examples, so the suggestion scales that part to fit nine tenths of the
+    limit (it is XLA's estimate, before the allocator's own overhead), rounded down to ``multiple`` (the engine's
+    rounding of batch sizes)."""
+    if memory is None:  # a backend without memory analysis
+        return
+    needed = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+              - memory.alias_size_in_bytes)
+    if needed <= limit_bytes:
+        return
+    per_example = max(needed - param_bytes, 1) / (batch_size / data_parallel)
+    fits = int((0.9 * limit_bytes - param_bytes) // per_example) * data_parallel // multiple * multiple
+    advice = (f"use --batch_size={fits} or less" if fits >= multiple else
+              "the parameters alone leave no room for a batch: shard them over more devices (--model_axis) or "
+              "use --precision=bf16")
+    gib = 1 << 30
+    raise UserError(f"the step for {views} view{'s' if views > 1 else ''} at --batch_size={batch_size} needs "
+                    f"{needed / gib:.2f} GiB of memory on a device (XLA's estimate), more than the "
+                    f"{limit_bytes / gib:.2f} GiB it has: {advice}")
 
 
 def _numeric_extras(extras: Mapping[str, Any]) -> dict[str, np.ndarray]:
