@@ -89,7 +89,9 @@ def build(dtype=jnp.float32, **config) -> Xception:
 
 register_family("xception", build, converter="converters.xception:convert")
 
-# The TF-trained Keras weights as timm ships them (published row 28).
+# The TF-trained Keras weights as timm ships them, from timm's GitHub release (published row 28).
 zoo.register(zoo.ModelSpec(name="legacy_xception.tf_in1k", family="xception", config=zoo.config(),
                            data=zoo.DataConfig(299, 0.8975, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD),
-                           num_params=22_855_952, hf_hub_id="timm/legacy_xception.tf_in1k"))
+                           num_params=22_855_952,
+                           url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/"
+                               "xception-43020ad28.pth"))
