@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from converters import swin
+from converters import swin, vit
 from converters.state_dict import PrefixedReader, StateDictReader
 from jaxquba import zoo
 from jaxquba.errors import UserError
@@ -32,3 +32,8 @@ def check_normalizer(read: StateDictReader, spec: zoo.ModelSpec, prefix: str = "
 def convert_swin(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     check_normalizer(read, spec)
     return swin.convert(PrefixedReader(read, "model."), spec)
+
+
+def convert_vit(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    check_normalizer(read, spec)
+    return vit.convert(PrefixedReader(read, "model."), spec)

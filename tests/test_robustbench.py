@@ -1,6 +1,8 @@
-"""RobustBench ImageNet models on their Flax families: RobustBench's ``Sequential(normalize, model)`` wrapper on
-[0, 1] images against the converted spec's classifier function (which normalises with the spec's data config), random
-init, real photos; and the normaliser check."""
+"""RobustBench ImageNet models on their Flax families: RobustBench's ``Sequential(normalize, model)`` wrapper (or the
+bare model, for those without a normaliser) on [0, 1] images against the converted spec's classifier function (which
+normalises with the spec's data config), random init, real photos; and the normaliser check. RobustBench is not
+installed: its two small modules (``ImageNormalizer``, the ConvStem ``ConvBlock``) are rebuilt here from torch and
+timm layers with its state-dict names."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from converters import load
-from jaxquba import models
+from jaxquba import models, zoo
 from jaxquba.errors import UserError
 from parity_util import assert_parity, informative_random_state, sample_image_paths, small_variant
 
@@ -72,3 +74,39 @@ def test_normalizer_that_differs_from_the_spec_is_refused(timm_module):
                        depths=(1, 1, 2, 1))
     with pytest.raises(UserError, match="normalises with mean"):
         load.convert_state_dict(spec, wrapped.state_dict(), "random init")
+
+
+def _conv_block(width: int, embed_dim: int):
+    """RobustBench's ``ConvBlock`` (convstem_models.py): four 3x3/2 convs with channels-first LayerNorm (eps 1e-6)
+    and GELU, then a 1x1 conv; the same ``stem`` Sequential indices."""
+    import torch
+    from timm.layers import LayerNorm2d
+
+    mods = []
+    c_in = 3
+    for mult in (1, 2, 4, 8):
+        mods += [torch.nn.Conv2d(c_in, width * mult, 3, 2, 1), LayerNorm2d(width * mult, eps=1e-6), torch.nn.GELU()]
+        c_in = width * mult
+    block = torch.nn.Module()
+    block.stem = torch.nn.Sequential(*mods, torch.nn.Conv2d(c_in, embed_dim, 1))
+    block.forward = lambda x: block.stem(x)
+    return block
+
+
+@pytest.mark.parametrize("name,arch,wrapped", [("Singh2023Revisiting-ViT-S-ConvStem", "deit_small_patch16_224", True),
+                                               ("Singh2023Revisiting-ViT-B-ConvStem", "vit_base_patch16_224", False)])
+def test_singh2023_convstem_vit_parity(name, arch, wrapped, timm_module, shared_data):
+    """ViT-S behind the normaliser (``model.`` keys), ViT-B without one; both with the convolutional stem."""
+    import torch
+
+    full = zoo.get(name)
+    with torch.device("meta"):
+        counted = timm_module.create_model(arch)
+    counted.patch_embed.proj = _conv_block(48, full.config_dict()["embed_dim"])
+    assert full.num_params == sum(p.numel() for p in counted.parameters())
+
+    spec = small_variant(name, depth=2)
+    reference = _wrapped(timm_module, arch, spec.data.mean, spec.data.std, depth=2)
+    reference.model.patch_embed.proj = _conv_block(48, spec.config_dict()["embed_dim"])
+    informative_random_state(reference.model)
+    _classifier_parity(timm_module, spec, reference if wrapped else reference.model, shared_data)

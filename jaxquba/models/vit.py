@@ -16,6 +16,9 @@ One module covers the variants through its configuration:
   * ``pos_grid``: the side of a position grid learnt at another resolution (DINOv2: 37 x 37, trained at 518 px),
     resampled to the input's patch grid at every call exactly as DINOv2's ``interpolate_pos_encoding`` does (see
     :func:`dinov2_resample_matrix`); 0: the position embedding is learnt for ``img_size`` and used as is;
+  * ``conv_stem``: the convolutional stem of Singh et al. 2023 (RobustBench's ``ConvBlock``) in place of the
+    patch projection: four 3x3/2 convs of width ``conv_stem`` x (1, 2, 4, 8), each followed by a channel LayerNorm
+    (eps 1e-6) and GELU, then a 1x1 conv to ``embed_dim`` (a 16x reduction, like the 16 px patches it replaces);
   * ``head_bn``: MAE's linear probe, a BatchNorm without affine parameters (eps 1e-6) before the head.
 
 Where weights come from another repository than timm:
@@ -69,6 +72,21 @@ class Block(nn.Module):
         return x + (layers.LayerScale(name="ls2")(y) if self.layer_scale else y)
 
 
+class ConvStem(nn.Module):
+    """Singh et al.'s convolutional stem (see the module docstring); NHWC in, NHWC at 1/16 resolution out."""
+
+    width: int
+    embed_dim: int
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, mult in enumerate((1, 2, 4, 8)):
+            x = layers.conv(self.width * mult, 3, 2, padding=1, dtype=self.dtype, name=f"conv_{i}")(x)
+            x = layers.gelu(layers.layer_norm(LN_EPS, self.dtype, name=f"norm_{i}")(x))
+        return layers.conv(self.embed_dim, 1, dtype=self.dtype, name="proj")(x)
+
+
 class VisionTransformer(nn.Module):
     """Normalised NHWC images (img_size x img_size) -> logits."""
 
@@ -92,6 +110,7 @@ class VisionTransformer(nn.Module):
     head_blocks: int = 0
     head_avgpool: bool = False
     head_bn: bool = False
+    conv_stem: int = 0
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -103,8 +122,11 @@ class VisionTransformer(nn.Module):
         if images.shape[1:3] != (self.img_size, self.img_size):
             raise ValueError(f"this ViT takes {self.img_size}x{self.img_size} images, got {images.shape[1:3]}")
         batch = images.shape[0]
-        x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID", use_bias=not self.pre_norm,
-                        dtype=self.dtype, name="patch_embed")(images.astype(self.dtype))
+        if self.conv_stem:
+            x = ConvStem(self.conv_stem, self.embed_dim, self.dtype, name="patch_embed")(images.astype(self.dtype))
+        else:
+            x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID",
+                            use_bias=not self.pre_norm, dtype=self.dtype, name="patch_embed")(images.astype(self.dtype))
         grid = x.shape[1]
         x = x.reshape(batch, -1, self.embed_dim)  # row-major patch order, as PyTorch's flatten(2)
 
@@ -334,3 +356,18 @@ zoo.register(zoo.ModelSpec(
     config=zoo.config(patch_size=16, embed_dim=768, depth=12, num_heads=12, img_size=224, global_pool="avg",
                       fc_norm=True),
     url="https://dl.fbaipublicfiles.com/mae/finetune/mae_finetuned_vit_base.pth"))
+
+# RobustBench's adversarially trained ViTs with a convolutional stem (Singh et al. 2023, ImageNet Linf; the published
+# Singh2023Revisiting rows), Resize 256 bicubic -> crop 224. ViT-S sits behind RobustBench's ImageNet normaliser
+# (family vit_robustbench reads it under ``model.`` and checks the normaliser); ViT-B has no normaliser: it takes
+# [0, 1] images as they are (mean 0, std 1). Weights: Google Drive files RobustBench downloads, --weights=PATH.
+register_family("vit_robustbench", build, converter="converters.robustbench:convert_vit")
+for _published, _family, _size, _num_params, _data in (
+        ("Singh2023Revisiting-ViT-S-ConvStem", "vit_robustbench", "small", 22_777_576,
+         zoo.DataConfig(224, 0.875, "bicubic")),
+        ("Singh2023Revisiting-ViT-B-ConvStem", "vit", "base", 87_147_112,
+         zoo.DataConfig(224, 0.875, "bicubic", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))):
+    _dim, _depth, _num_heads = _SIZES[_size]
+    zoo.register(zoo.ModelSpec(name=_published, family=_family, config=zoo.config(
+        patch_size=16, embed_dim=_dim, depth=_depth, num_heads=_num_heads, img_size=224, conv_stem=48),
+        data=_data, num_params=_num_params, aliases=(_published.replace("-ViT", "_ViT"),)))
