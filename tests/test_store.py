@@ -135,6 +135,25 @@ def test_sigkill_mid_run_then_resume(tmp_path):
         np.testing.assert_array_equal(overwritten[key], value, err_msg=key)
 
 
+def test_a_kill_between_the_view_files_of_a_chunk_resumes_bit_exact(tmp_path):
+    """A run killed right after chunk [8, 16)'s noise file was written (darken and fgsm not yet): noise and darken are
+    computed together by one lax.scan, so the resumed run computes the pair again, not darken alone. Darken alone is
+    another program, whose logits differ from the pair's by 2.4e-7 (seen on CPU); the resumed values must equal an
+    uninterrupted run's bit for bit."""
+    _, uninterrupted = _run_in_process(tmp_path / "fresh")
+    store = Store(tmp_path / "fresh")
+    reqs = H.requests()
+    entries = {r.view.name: store.outputs({"view": r.view.name, "test": "store"}) for r in reqs}
+    for view in ("darken", "fgsm"):  # evaluate writes a chunk's views in the order of the requests
+        entries[view].chunk_path(8, 16).unlink()
+    plans = plan_chunks(H.NUM_EXAMPLES, reqs, entries, chunk_examples=H.CHUNK_EXAMPLES)
+    assert [[r.view.name for r in p.todo] for p in plans] == [[], ["noise", "darken", "fgsm"], [], [], []]
+    computed, resumed = _run_in_process(tmp_path / "fresh")
+    assert computed == 1 and sorted(resumed) == sorted(uninterrupted)
+    for key, value in uninterrupted.items():  # same program, same inputs: bitwise equal
+        np.testing.assert_array_equal(resumed[key], value, err_msg=key)
+
+
 def test_concurrent_registrations_all_reach_the_index(tmp_path, monkeypatch):
     """Two runs sharing a store register new specs at the same moment: the first lists specs/ and stalls before it
     writes the index; the second registers meanwhile. Both entries must end up in index.tsv (without the store's

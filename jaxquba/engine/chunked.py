@@ -12,7 +12,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from jaxquba.engine.heads import ViewRequest
-from jaxquba.engine.step import Engine, Outputs, Reader
+from jaxquba.engine.step import Engine, Outputs, Reader, shared_group
 from jaxquba.store import OutputEntry
 
 
@@ -40,6 +40,13 @@ def plan_chunks(num_examples: int, requests: Sequence[ViewRequest], entries: Map
     """Which views each chunk still needs. Process 0 decides (it owns the store) and every process follows."""
     needed = np.array([[overwrite or not entries[r.view.name].has_chunk(start, stop, r.heads + _BASE_FIELDS)
                         for r in requests] for start, stop in chunk_ranges(num_examples, chunk_examples)], bool)
+    # A scan group is computed whole: one view of it missing (a run killed between the writes of a chunk's views)
+    # recomputes its companions too, so every view's values come from the program an uninterrupted run compiles
+    # (a group of another size is another program, whose floats may differ in the last bit).
+    groups = [shared_group(r) for r in requests]
+    for row in needed:
+        missing = {g for g, n in zip(groups, row) if n and g is not None}
+        row |= np.array([g in missing for g in groups], bool)
     if jax.process_count() > 1:
         needed = np.asarray(multihost_utils.broadcast_one_to_all(needed))
     ranges = chunk_ranges(num_examples, chunk_examples)

@@ -90,6 +90,15 @@ def put_params(params: Any, shardings: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------------
 # The step.
 
+def shared_group(request: ViewRequest) -> tuple[tuple[str, ...], str | None] | None:
+    """The key of the ``lax.scan`` group :func:`make_step` computes ``request`` in (model-free views wanting the
+    same heads and finish); None for a view that calls the model itself and is traced on its own."""
+    if request.view.needs_model:
+        return None
+    finish = request.view.finish
+    return request.heads, finish and finish.name
+
+
 def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[ViewRequest], *, seed: int,
               mean: Sequence[float], std: Sequence[float]) -> Callable:
     """The per-batch function (unjitted): ``step(params, batch) -> outputs``.
@@ -108,9 +117,8 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     requests = tuple(requests)
     shared: dict[tuple[tuple[str, ...], str | None], list[ViewRequest]] = {}
     for request in requests:
-        if not request.view.needs_model:
-            finish = request.view.finish
-            shared.setdefault((request.heads, finish and finish.name), []).append(request)
+        if shared_group(request) is not None:
+            shared.setdefault(shared_group(request), []).append(request)
 
     def step(params, batch):
         images01 = batch["images"].astype(jnp.float32) / 255.0
