@@ -82,7 +82,7 @@ def test_dinov2_linear_classifier_parity(name, timm_module, shared_data):
     assert_parity(*compare(timm_module, spec, model, shared_data))
 
 
-@pytest.mark.parametrize("name,depth", [("ViT-s-16-DINO-LP", 5), ("ViT-b-16-DINO-LP", 2)])
+@pytest.mark.parametrize("name,depth", [("ViT-s-16-DINO-LP", 4), ("ViT-b-16-DINO-LP", 1)])
 def test_dino_linear_probe_parity(name, depth, timm_module, shared_data):
     spec = small_variant(name, depth=depth, embed_dim=384, num_heads=6)
     model = _linear_probe(timm_module, spec, hub_tokens=False, interleave=spec.config_dict().get("head_avgpool"))
@@ -93,9 +93,9 @@ def test_mae_finetuned_parity(timm_module, shared_data):
     """MAE's ``models_vit`` with ``global_pool``: timm's ViT with average pooling and fc_norm, same names."""
     import torch
 
-    spec = small_variant("vit-b-16-mae-ft", depth=2)
+    spec = small_variant("vit-b-16-mae-ft", depth=1)
     torch.manual_seed(0)
-    model = timm_module.create_model("vit_base_patch16_224", pretrained=False, depth=2, global_pool="avg",
+    model = timm_module.create_model("vit_base_patch16_224", pretrained=False, depth=1, global_pool="avg",
                                      fc_norm=True)
     assert_parity(*compare(timm_module, spec, model, shared_data))
 
@@ -105,17 +105,16 @@ def test_mae_linear_probe_parity(timm_module, shared_data):
     ``Sequential(BatchNorm1d(768, affine=False, eps=1e-6), head)``."""
     import torch
 
-    spec = small_variant("vit-b-16-mae-lp", depth=2)
+    spec = small_variant("vit-b-16-mae-lp", depth=1)
     torch.manual_seed(0)
-    model = timm_module.create_model("vit_base_patch16_224", pretrained=False, depth=2)
+    model = timm_module.create_model("vit_base_patch16_224", pretrained=False, depth=1)
     model.head = torch.nn.Sequential(torch.nn.BatchNorm1d(768, affine=False, eps=1e-6), model.head)
     assert_parity(*compare(timm_module, spec, model, shared_data))
 
 
-@pytest.mark.parametrize("name", ["vit_base_patch16_clip_224.openai_ft_in1k",
-                                  "vit_base_patch32_clip_224.laion2b_ft_in1k"])
-def test_clip_image_tower_parity(name, timm_module, shared_data):
-    check_timm(timm_module, small_variant(name, depth=2), shared_data, depth=2)
+def test_clip_image_tower_parity(timm_module, shared_data):
+    """B/16 and B/32 differ only in the patch size, which the plain ViT tests cover."""
+    check_timm(timm_module, small_variant("vit_base_patch16_clip_224.openai_ft_in1k", depth=1), shared_data, depth=1)
 
 
 @functools.lru_cache(maxsize=None)
