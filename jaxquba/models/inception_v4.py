@@ -92,13 +92,18 @@ class Block(nn.Module):
         raise ValueError(f"unknown Inception-v4 block {k!r}")
 
 
-# timm's ``features`` after the three stem convs (indices 3...21).
-BLOCKS = ("mixed3a", "mixed4a", "mixed5a", *("a",) * 4, "reduction_a", *("b",) * 7, "reduction_b", *("c",) * 3)
+
+
+def blocks(counts: tuple[int, int, int]) -> tuple[str, ...]:
+    """timm's ``features`` after the three stem convs (indices 3...), with ``counts`` InceptionA/B/C blocks."""
+    a, b, c = counts
+    return ("mixed3a", "mixed4a", "mixed5a", *("a",) * a, "reduction_a", *("b",) * b, "reduction_b", *("c",) * c)
 
 
 class InceptionV4(nn.Module):
     """Normalised NHWC images (inception normalisation) -> logits."""
 
+    counts: tuple[int, int, int] = (4, 7, 3)  # InceptionA, B and C blocks
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -108,7 +113,7 @@ class InceptionV4(nn.Module):
         x = basic_conv(images.astype(dt), "features.0", 32, 3, 2, dtype=dt)
         x = basic_conv(x, "features.1", 32, 3, dtype=dt)
         x = basic_conv(x, "features.2", 64, 3, padding=1, dtype=dt)
-        for i, kind in enumerate(BLOCKS):
+        for i, kind in enumerate(blocks(self.counts)):
             x = Block(kind, dtype=dt, name=f"features.{i + 3}")(x)
         x = x.astype(jnp.float32).mean(axis=(1, 2)).astype(dt)
         return layers.dense(self.num_classes, dt, name="last_linear")(x)
