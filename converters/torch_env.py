@@ -45,3 +45,18 @@ def import_open_clip():
         raise UserError("open_clip is needed for this (CLIP references). Install it: pip install open_clip_torch"
                         ) from None
     return open_clip
+
+
+@functools.lru_cache(maxsize=None)
+def import_bcos():
+    """Returns the ``bcos`` package (the B-cos reference models; it imports torchvision, so the same shim applies)."""
+    from jaxquba.errors import UserError
+
+    import_timm()
+    try:
+        import bcos.models.pretrained  # noqa: F401
+        import bcos
+    except ImportError:
+        raise UserError("the bcos package is needed for this (B-cos references). Install it: pip install bcos==0.1.3"
+                        ) from None
+    return bcos

@@ -45,6 +45,16 @@ def timm_module():
 
 
 @pytest.fixture(scope="session")
+def bcos_module(timm_module):
+    """The ``bcos`` package (B-cos reference models), under the same rule as ``timm_module``."""
+    try:
+        from converters.torch_env import import_bcos
+        return import_bcos()
+    except Exception as e:
+        _missing("the bcos package", "JAXQUBA_REQUIRE_TORCH", f"pip install -e '.[test]' ({e})")
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """The path of a headless-capable Chromium."""
     for name in ("chromium", "chromium-browser", "google-chrome"):

@@ -113,10 +113,11 @@ def spec_transform(timm, data: zoo.DataConfig):
 
 
 def compare(timm, spec: zoo.ModelSpec, model, shared_data: Path, n_images: int = 2, transform=None,
-            precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+            precision: str = "fp32", calibrate=None) -> tuple[np.ndarray, np.ndarray]:
     """(PyTorch float32 logits, JAX logits computed in ``precision``) of ``model`` (any random-init PyTorch module,
     made informative here) and of ``spec``'s Flax module with the converted state dict, on ``n_images`` shared
-    photos (``transform``, default the spec's own preprocessing)."""
+    photos (``transform``, default the spec's own preprocessing). ``calibrate(model, images)``, if given, runs after
+    the redraw, for families whose activations a random state leaves uninformative (B-cos: see tests/test_bcos.py)."""
     import torch
     from PIL import Image
 
@@ -124,6 +125,8 @@ def compare(timm, spec: zoo.ModelSpec, model, shared_data: Path, n_images: int =
     informative_random_state(model)
     transform = transform or spec_transform(timm, spec.data)
     images = torch.stack([transform(Image.open(p).convert("RGB")) for p in sample_image_paths(shared_data, n_images)])
+    if calibrate is not None:
+        calibrate(model, images)
     with torch.inference_mode():
         torch_logits = model(images).numpy()
     params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "random init"))

@@ -19,8 +19,9 @@ from jaxquba.errors import UserError
 SPECS = [s for s in zoo.all_specs() if models.family(s.family).converter.startswith("converters.")]
 # Published names with the peer's own preprocessing are specs of their own, checked in test_published.py.
 PUBLISHED_SPECS = {r.published for r in zoo.published_rows()}
-TIMM_SPECS = [s for s in SPECS if s.family != "clip" and s.name not in PUBLISHED_SPECS]  # CLIP: open_clip below
-CLIP_SPECS = [s for s in SPECS if s.family == "clip"]
+BCOS_SPECS = [s for s in SPECS if s.family.startswith("bcos_")]  # the bcos package, below
+TIMM_SPECS = [s for s in SPECS if s.family != "clip" and s not in BCOS_SPECS and s.name not in PUBLISHED_SPECS]
+CLIP_SPECS = [s for s in SPECS if s.family == "clip"]  # open_clip, below
 
 
 @functools.lru_cache(maxsize=None)
@@ -112,3 +113,36 @@ def test_clip_spec_matches_open_clip(spec, timm_module):
     assert (tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"]) == (data.mean, data.std, data.interpolation)
     assert model.visual.image_size in (data.input_size, (data.input_size, data.input_size))
     assert data.crop_pct == 1.0  # open_clip resizes the shorter side to the input size, then centre-crops
+
+
+# Flax parameter counts traced at the registered depths (a few seconds each on CPU): one per block kind and per
+# DenseNet width; the other depths repeat the same blocks, and their package counts are checked for every spec.
+BCOS_TRACED = ("bcos_resnet18.in1k", "bcos_resnet50.in1k", "bcos_densenet121.in1k", "bcos_densenet161.in1k")
+
+
+@pytest.mark.parametrize("spec", BCOS_SPECS, ids=lambda s: s.name)
+def test_bcos_spec_matches_the_package(spec, bcos_module, monkeypatch):
+    """Parameter count of the package's model, the weights address its pretrained entrypoint (the one the peer
+    calls) downloads, and the preprocessing of the package and the peer (Resize 256 bilinear, CenterCrop 224, no
+    Normalize: the model encodes [x, 1 - x] itself)."""
+    import torch
+
+    class Fetched(Exception):
+        pass
+
+    def fetch(url, **kwargs):
+        raise Fetched(url)
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fetch)
+    entrypoint = getattr(bcos_module.models.pretrained, spec.arch.removeprefix("bcos_"))
+    with torch.device("meta"):
+        model = entrypoint()
+        with pytest.raises(Fetched) as fetched:
+            entrypoint(pretrained=True)
+    assert spec.num_params == sum(p.numel() for p in model.parameters())
+    assert str(fetched.value) == spec.url
+    assert spec.data == zoo.DataConfig(224, 0.875, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert "Resize(size=256, interpolation=bilinear" in repr(model.transform) and "Normalize" not in repr(
+        model.transform)
+    if spec.name in BCOS_TRACED:
+        assert models.count_params(spec) == spec.num_params

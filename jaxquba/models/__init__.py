@@ -6,9 +6,12 @@ family module, so the registry is complete after ``import jaxquba.models``. Fami
 a family names its converter as a string, and :mod:`jaxquba.loader`, the layer above both, joins them.
 
 Conventions shared by all families:
-  * A family module maps **normalised** NHWC float images to logits. ``ModelSpec.output == 'probs'`` marks models
-    whose *peer* wrapper returned probabilities (zero-shot CLIP heads); :mod:`jaxquba.protocols` decides per
-    protocol whether downstream code sees those probabilities or the logits.
+  * A family module maps **normalised** NHWC float images (3 channels) to logits; a network that reads another
+    encoding of the image builds it inside the module (B-cos: ``[x, 1 - x]``, with mean 0 and std 1), so that
+    views always see the image (docs/ARCHITECTURE.md, "What a model's input is").
+  * ``ModelSpec.output == 'probs'`` marks models whose *peer* wrapper returned probabilities (zero-shot CLIP
+    heads); :mod:`jaxquba.protocols` decides per protocol whether downstream code sees those probabilities or the
+    logits.
   * Batch norm runs in inference mode; there is no training path.
   * ``dtype`` is the compute dtype (float32 or bfloat16); parameters stay float32 (``param_dtype``).
   * Parameter trees are plain nested dicts of arrays, with the layout the family's converter produces.

@@ -1,0 +1,224 @@
+"""B-cos networks (Böhle et al., "B-cos Networks: Alignment is All We Need for Interpretability"), as the ``bcos``
+package (PyPI 0.1.3, the reference code) builds its ImageNet ResNets and DenseNets.
+
+A B-cos layer replaces ``w^T x`` by ``|cos(x, w)|^(B-1) * (ŵ^T x)`` with a unit-norm weight ``ŵ``; every model here
+uses B = 2, so the output is ``|ŵ^T x| / ||x|| * (ŵ^T x)`` (:func:`bcos_conv`; ``||x||`` is the norm of the input
+patch under the kernel, ``sqrt(sum x^2 + 1e-6)`` with zero padding counted). There are no ReLUs: the alignment
+scaling is the non-linearity. Normalisation is the package's uncentered batch norm without bias
+(``NoBias(BatchNormUncentered2d)``: ``x / sqrt(running_var + eps) * weight``, the running mean unused), pooling is
+average pooling (the stem's 3x3/2 pool counts padding, as ``nn.AvgPool2d`` does), the classifier is a 1x1 B-cos
+convolution applied *before* global average pooling, and the logits get the fixed bias ``-log(num_classes - 1)``
+(``LogitLayer``).
+
+Input encoding, and why it lives here. B-cos models read six channels ``[x, 1 - x]`` of the image ``x`` in [0, 1]
+(``bcos.data.transforms.AddInverse``), not a mean/std normalised tensor. The QUBA peer puts ``AddInverse`` at the
+end of its host transform (Resize 256 bilinear, CenterCrop 224, ToTensor, AddInverse). jaxquba instead encodes
+inside the module (:class:`AddInverse` is the first operation of every model here) and registers the specs with
+mean 0 and std 1, so the model-side normalisation is the identity and every view (corruptions, filters, attacks)
+sees and returns the ordinary 3-channel image in [0, 1]:
+
+* corruptions apply to the image before the encoding, as in the peer (ImageNet-C files go through the transform);
+* an attack's epsilon is measured on the 3-channel image, under both protocols: with mean 0 and std 1 the
+  ``normalized`` attack space of ``quba_paper`` is the pixel space. The peer's torchattacks perturbs the 6-channel
+  tensor, ``x`` and ``1 - x`` independently (each by up to epsilon, each clamped to [0, 1]); that threat model
+  contains jaxquba's (a pixel perturbation ``d`` is the 6-channel perturbation ``(d, -d)``) and is larger, so the
+  published B-cos adversarial robustness can be lower than jaxquba's on the same weights. jaxquba keeps the
+  attack on the image (an adversarial input that is not of the form ``[x', 1 - x']`` is no image at all).
+
+``tests/test_bcos.py`` checks the logits against the package's PyTorch models and the attack's perturbation on the
+3-channel image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxquba import zoo
+from jaxquba.models import layers, register_family
+
+BN_EPS = 1e-5  # PyTorch BatchNorm2d default, which BatchNormUncentered2d keeps
+PATCH_NORM_EPS = 1e-6  # BcosConv2d.calc_patch_norms' stabilising term under the square root
+
+# The package's eval preprocessing (ImageNetClassificationPresetEval, and the peer's BCOS_TRANSFORM): Resize 256
+# bilinear, CenterCrop 224, no Normalize (mean 0, std 1: the model encodes [x, 1 - x] itself, see above).
+DATA = zoo.DataConfig(224, 0.875, "bilinear", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+RELEASE = "https://github.com/B-cos/B-cos-v2/releases/download/v0.0.1-weights"  # bcos.models.pretrained.BASE
+
+
+def add_inverse(images: jax.Array) -> jax.Array:
+    """``[x, 1 - x]`` on the channel axis (``bcos.data.transforms.AddInverse``, NHWC)."""
+    return jnp.concatenate([images, 1 - images], axis=-1)
+
+
+class BcosConv(nn.Module):
+    """``BcosConv2d`` with B = 2 and one MaxOut unit: a unit-norm-kernel convolution scaled by ``|cos|``."""
+
+    features: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, s, p = self.kernel, self.stride, self.padding
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features),
+                            jnp.float32)
+        unit = kernel / jnp.sqrt(jnp.sum(kernel * kernel, axis=(0, 1, 2), keepdims=True))
+        out = jax.lax.conv_general_dilated(x, unit.astype(self.dtype), (s, s), ((p, p), (p, p)),
+                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        # ||x|| per output position: the sum of squares over the window (channels and taps, zero padding), in float32.
+        squares = jnp.sum(jnp.square(x.astype(jnp.float32)), axis=-1, keepdims=True)
+        window = jax.lax.reduce_window(squares, 0.0, jax.lax.add, (1, k, k, 1), (1, s, s, 1),
+                                       ((0, 0), (p, p), (p, p), (0, 0)))
+        norm = jnp.sqrt(window + PATCH_NORM_EPS)
+        out32 = out.astype(jnp.float32)
+        return (jnp.abs(out32) / norm * out32).astype(self.dtype)
+
+
+class UncenteredBatchNorm(nn.Module):
+    """``NoBias(BatchNormUncentered2d)`` in eval mode: ``x / sqrt(var + eps) * scale`` (no mean, no bias)."""
+
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        features = (x.shape[-1],)
+        scale = self.param("scale", nn.initializers.ones, features, jnp.float32)
+        var = self.param("var", nn.initializers.ones, features, jnp.float32)
+        return x * (scale * jax.lax.rsqrt(var + BN_EPS)).astype(self.dtype)
+
+
+def _classify(x: jax.Array, num_classes: int, dtype) -> jax.Array:
+    """The shared head: 1x1 B-cos conv, global average pool, logit bias ``-log(num_classes - 1)``."""
+    x = BcosConv(num_classes, 1, dtype=dtype, name="classifier")(x)
+    return x.astype(jnp.float32).mean(axis=(1, 2)) - math.log(num_classes - 1)
+
+
+class BasicBlock(nn.Module):
+    width: int
+    stride: int
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dt = self.dtype
+        y = UncenteredBatchNorm(dt, name="bn1")(BcosConv(self.width, 3, self.stride, 1, dt, name="conv1")(x))
+        y = UncenteredBatchNorm(dt, name="bn2")(BcosConv(self.width, 3, 1, 1, dt, name="conv2")(y))
+        return y + _shortcut(x, self.width, self.stride, dt)
+
+
+class Bottleneck(nn.Module):
+    planes: int
+    stride: int
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dt, out = self.dtype, self.planes * 4
+        y = UncenteredBatchNorm(dt, name="bn1")(BcosConv(self.planes, 1, dtype=dt, name="conv1")(x))
+        y = UncenteredBatchNorm(dt, name="bn2")(BcosConv(self.planes, 3, self.stride, 1, dt, name="conv2")(y))
+        y = UncenteredBatchNorm(dt, name="bn3")(BcosConv(out, 1, dtype=dt, name="conv3")(y))
+        return y + _shortcut(x, out, self.stride, dt)
+
+
+def _shortcut(x: jax.Array, out: int, stride: int, dtype) -> jax.Array:
+    """Identity, or a 1x1 strided B-cos conv + norm where the shape changes (torchvision's ``downsample``)."""
+    if stride == 1 and x.shape[-1] == out:
+        return x
+    return UncenteredBatchNorm(dtype, name="downsample_bn")(
+        BcosConv(out, 1, stride, dtype=dtype, name="downsample_conv")(x))
+
+
+class BcosResNet(nn.Module):
+    """``bcos.models.resnet.BcosResNet``: [0, 1] NHWC images -> logits (6-channel encoding inside)."""
+
+    block: str  # 'basic' | 'bottleneck'
+    depths: tuple[int, ...]
+    num_classes: int = 1000
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        dt = self.dtype
+        x = BcosConv(64, 7, 2, 3, dt, name="conv1")(add_inverse(images).astype(dt))
+        x = UncenteredBatchNorm(dt, name="bn1")(x)
+        x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), count_include_pad=True)
+        for stage, depth in enumerate(self.depths):
+            planes = 64 * 2 ** stage
+            for i in range(depth):
+                stride = 2 if stage > 0 and i == 0 else 1
+                name = f"layer{stage + 1}_{i}"
+                if self.block == "basic":
+                    x = BasicBlock(planes, stride, dt, name=name)(x)
+                else:
+                    x = Bottleneck(planes, stride, dt, name=name)(x)
+        return _classify(x, self.num_classes, dt)
+
+
+class BcosDenseNet(nn.Module):
+    """``bcos.models.densenet.BcosDenseNet``: torchvision's DenseNet without ReLUs, B-cos convs, uncentered norms,
+    an average-pool stem and a 1x1 B-cos conv classifier before the pooling."""
+
+    growth: int
+    blocks: tuple[int, ...]
+    stem_width: int = 64
+    bn_size: int = 4
+    num_classes: int = 1000
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        dt = self.dtype
+        x = BcosConv(self.stem_width, 7, 2, 3, dt, name="conv0")(add_inverse(images).astype(dt))
+        x = UncenteredBatchNorm(dt, name="norm0")(x)
+        x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), count_include_pad=True)
+        for b, depth in enumerate(self.blocks):
+            for i in range(depth):
+                p = f"denseblock{b + 1}_denselayer{i + 1}"
+                y = BcosConv(self.bn_size * self.growth, 1, dtype=dt, name=f"{p}_conv1")(
+                    UncenteredBatchNorm(dt, name=f"{p}_norm1")(x))
+                y = BcosConv(self.growth, 3, 1, 1, dt, name=f"{p}_conv2")(UncenteredBatchNorm(dt, name=f"{p}_norm2")(y))
+                x = jnp.concatenate([x, y], axis=-1)
+            if b < len(self.blocks) - 1:
+                p = f"transition{b + 1}"
+                x = BcosConv(x.shape[-1] // 2, 1, dtype=dt, name=f"{p}_conv")(UncenteredBatchNorm(dt, name=f"{p}_norm")(x))
+                x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        return _classify(UncenteredBatchNorm(dt, name="norm5")(x), self.num_classes, dt)
+
+
+register_family("bcos_resnet", lambda dtype=jnp.float32, **config: BcosResNet(dtype=dtype, **config),
+                converter="converters.bcos:convert_resnet")
+register_family("bcos_densenet", lambda dtype=jnp.float32, **config: BcosDenseNet(dtype=dtype, **config),
+                converter="converters.bcos:convert_densenet")
+
+
+def _register(arch: str, family: str, config: tuple, num_params: int, release_file: str) -> None:
+    """One B-cos ImageNet checkpoint: ``bcos_<arch>.in1k``, the weights ``bcos.models.pretrained.<arch>`` loads
+    (its ``URLS['bcos_final']`` release file, which the peer evaluated); ``num_params`` is the package's count."""
+    zoo.register(zoo.ModelSpec(name=f"bcos_{arch}.in1k", family=family, config=config, data=DATA,
+                               num_params=num_params, url=f"{RELEASE}/{release_file}"))
+
+
+for _arch, (_block, _depths, _num_params, _file) in {
+    "resnet18": ("basic", (2, 2, 2, 2), 11_693_120, "resnet_18-68b4160fff.pth"),
+    "resnet34": ("basic", (3, 4, 6, 3), 21_797_568, "resnet_34-a63425a03e.pth"),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), 25_538_880, "resnet_50-ead259efe4.pth"),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), 44_504_896, "resnet_101-84c3658278.pth"),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), 60_125_504, "resnet_152-42051a77c1.pth"),
+}.items():
+    _register(_arch, "bcos_resnet", zoo.config(block=_block, depths=_depths), _num_params, _file)
+
+for _arch, (_growth, _blocks, _stem, _num_params, _file) in {
+    "densenet121": (32, (6, 12, 24, 16), 64, 7_945_440, "densenet_121-b8daf96afb.pth"),
+    "densenet161": (48, (6, 12, 36, 24), 96, 28_584_144, "densenet_161-9e9ea51353.pth"),
+    "densenet169": (32, (6, 12, 32, 32), 64, 14_078_688, "densenet_169-7037ee0604.pth"),
+    "densenet201": (32, (6, 12, 48, 32), 64, 19_907_808, "densenet_201-00ac87066f.pth"),
+}.items():
+    _register(_arch, "bcos_densenet", zoo.config(growth=_growth, blocks=_blocks, stem_width=_stem), _num_params,
+              _file)

@@ -1,0 +1,171 @@
+"""B-cos networks against the ``bcos`` package (their reference code), random init, on real photos; and how the
+6-channel input meets the views: the encoding [x, 1 - x] happens inside the model, after every view.
+
+The package's models read the 6 channels; a forward pre-hook adds them (``bcos.data.transforms.AddInverse``), so
+the PyTorch and the Flax model both take the 3-channel image in [0, 1] that the spec's preprocessing makes, and the
+shared harness (:func:`parity_util.compare`) runs them on the same input. Small variants (one or two blocks per
+stage) keep every code path of the registered depths: the registered ones only repeat the same block.
+
+A random B-cos network is uninformative as drawn: a unit-norm kernel shrinks its input by about sqrt(fan-in) per
+layer (``|cos| * ŵ^T x`` with ``|cos| ~ 1/sqrt(n)``), so after a dozen layers the logits are the constant bias
+-log(999) plus ~1e-10, and any network would pass. :func:`calibrate` therefore sets every norm's running variance
+to the variance of its input on the test photos (one pass in train mode, as training would), so activations stay
+O(1); and parity is measured on the logits without the constant bias, so the tolerance is relative to what the
+network computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from parity_util import assert_parity, compare, sample_image_paths, small_variant, spec_transform
+from converters import load
+from jaxquba import models, zoo
+from jaxquba.views import attacks
+
+
+def with_add_inverse(model):
+    """``model`` fed ``[x, 1 - x]`` of its 3-channel input (the peer's last transform step, moved into the model)."""
+    from bcos.data.transforms import AddInverse
+
+    encode = AddInverse()
+    model.register_forward_pre_hook(lambda module, args: (encode(args[0]),))
+    return model
+
+
+def package_model(bcos, spec: zoo.ModelSpec):
+    """The package's random-init model of ``spec`` (seed 0), built from the package's own experiment config
+    (``bcos_final``: B = 2 B-cos convs, ``NoBias(BatchNormUncentered2d)``, logit bias -log(999)) with ``spec``'s
+    depths, so small variants are the package's code with fewer blocks."""
+    import torch
+    from bcos.experiments.utils import Experiment
+    from bcos.models import densenet, resnet
+    from bcos.modules import BcosConv2d
+
+    config = spec.config_dict()
+    experiment = {"bcos_resnet": "resnet_50", "bcos_densenet": "densenet_121"}[spec.family]
+    model_config = Experiment("ImageNet", "bcos_final", experiment).config["model"]
+    args = {**model_config["args"], "conv_layer": functools.partial(BcosConv2d, **model_config["bcos_args"])}
+    torch.manual_seed(0)
+    if spec.family == "bcos_resnet":
+        block = resnet.BasicBlock if config["block"] == "basic" else resnet.Bottleneck
+        model = resnet.BcosResNet(block, list(config["depths"]), **args)
+    else:
+        model = densenet.BcosDenseNet(config["growth"], config["blocks"], config["stem_width"], **args)
+    return with_add_inverse(model)
+
+
+LOGIT_BIAS = -math.log(999)  # the package's LogitLayer bias for 1000 classes
+
+
+def calibrate(model, images) -> None:
+    """Every uncentered norm's running variance := the variance of its input on ``images`` (module docstring)."""
+    import torch
+    from bcos.modules.norms import BatchNormUncentered2d
+
+    for module in model.modules():
+        if isinstance(module, BatchNormUncentered2d):
+            module.momentum = None  # cumulative average: one batch sets the statistics
+            module.num_batches_tracked.zero_()
+    model.train()
+    with torch.no_grad():
+        model(images)
+    model.eval()
+
+
+def check_package(timm, bcos, spec: zoo.ModelSpec, shared_data, n_images: int = 2) -> float:
+    torch_logits, jax_logits = compare(timm, spec, package_model(bcos, spec), shared_data, n_images,
+                                       calibrate=calibrate)
+    assert np.ptp(torch_logits - LOGIT_BIAS, axis=1).min() > 1e-3  # informative (module docstring)
+    return assert_parity(torch_logits - LOGIT_BIAS, jax_logits - LOGIT_BIAS)
+
+
+def test_bcos_resnet_basic_parity(timm_module, bcos_module, shared_data):
+    """Basic blocks, the 6-channel stem, the strided shortcuts and the conv classifier (ResNet-18/34's code)."""
+    check_package(timm_module, bcos_module, small_variant("bcos_resnet18.in1k", depths=(1, 1, 1, 1)), shared_data)
+
+
+def test_bcos_resnet_bottleneck_parity(timm_module, bcos_module, shared_data):
+    check_package(timm_module, bcos_module, small_variant("bcos_resnet50.in1k", depths=(1, 1, 1, 1)), shared_data)
+
+
+def test_bcos_densenet_parity(timm_module, bcos_module, shared_data):
+    """Dense layers, transitions and the final norm, at DenseNet-121's widths with two layers per block."""
+    check_package(timm_module, bcos_module, small_variant("bcos_densenet121.in1k", blocks=(2, 2, 2, 2)), shared_data)
+
+
+@pytest.fixture(scope="module")
+def small_bcos(timm_module, bcos_module, shared_data):
+    """(spec, random-init package model with the encoding hook, converted params, two photos in [0, 1] NHWC)."""
+    import torch
+    from PIL import Image
+
+    from parity_util import informative_random_state
+
+    spec = small_variant("bcos_resnet18.in1k", depths=(1, 1, 1, 1))
+    model = package_model(bcos_module, spec).eval()
+    informative_random_state(model)
+    # 112 px photos: the network is fully convolutional, and a quarter of the pixels keeps the attack test short.
+    transform = spec_transform(timm_module, dataclasses.replace(spec.data, input_size=112))
+    images = torch.stack([transform(Image.open(p).convert("RGB")) for p in sample_image_paths(shared_data, 2)])
+    calibrate(model, images)
+    params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "random init"))
+    return spec, model, params, jnp.asarray(images.permute(0, 2, 3, 1).numpy())
+
+
+def test_bcos_attack_perturbs_the_three_channel_image(small_bcos):
+    """FGSM (8/255) on a B-cos model: the views see the 3-channel image, epsilon is measured on it, and the model
+    encodes the adversarial image as [x', 1 - x'] afterwards. Under ``quba_paper`` (attack space ``normalized``)
+    the attack is the pixel-space one, since the spec's mean is 0 and std 1."""
+    import torch
+
+    spec, model, params, images01 = small_bcos
+    apply = jax.jit(models.make_apply(spec))
+    labels = jnp.argmax(apply(params, images01), axis=-1)  # attack the model's own prediction
+    eps = 8 / 255
+    fgsm = jax.jit(lambda x, y, space: attacks.fgsm(x, y, lambda z: apply(params, z), eps=eps, space=space,
+                                                    mean=spec.data.mean, std=spec.data.std), static_argnums=2)
+    adv = {space: fgsm(images01, labels, space) for space in attacks.SPACES}
+    np.testing.assert_array_equal(np.asarray(adv["normalized"]), np.asarray(adv["pixel"]))
+    adv = adv["pixel"]
+    assert adv.shape == images01.shape  # 3 channels: the view never sees the encoding
+    delta = np.abs(np.asarray(adv - images01))
+    assert delta.max() <= eps + 1e-6 and float(np.mean(np.isclose(delta, eps, atol=1e-6))) > 0.5
+    assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
+
+    # The reference: FGSM on the 3-channel image through the package's model with AddInverse inside it, i.e. the
+    # gradient flows through both x and 1 - x. Float32 summation order can flip the sign of near-zero gradient
+    # entries, so at most 0.1% of the values may differ (each such value differs by 2 eps).
+    x = torch.tensor(np.asarray(images01).transpose(0, 3, 1, 2), requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor(np.asarray(labels), dtype=torch.long),
+                                           reduction="sum")
+    loss.backward()
+    reference = (x + eps * x.grad.sign()).clamp(0, 1).detach().numpy().transpose(0, 2, 3, 1)
+    assert float(np.mean(~np.isclose(np.asarray(adv), reference, atol=1e-6))) <= 1e-3
+
+    # The model's logits on the adversarial image are the package's on [x', 1 - x'].
+    with torch.inference_mode():
+        torch_logits = model(torch.tensor(np.asarray(adv).transpose(0, 3, 1, 2))).numpy()
+    assert_parity(torch_logits - LOGIT_BIAS, np.asarray(apply(params, adv)) - LOGIT_BIAS)
+
+
+def test_bcos_normalisation_is_the_identity_and_the_encoding_is_x_and_its_inverse(small_bcos):
+    """Corruptions and filters see the image itself: the model-side normalisation of a B-cos spec changes nothing.
+    The module's stem reads [x, 1 - x]: the inverted image through a stem whose two 3-channel kernel halves are
+    swapped gives the same logits."""
+    spec, _, params, images01 = small_bcos
+    np.testing.assert_array_equal(np.asarray(models.normalize(images01, spec.data)), np.asarray(images01))
+    apply = jax.jit(models.make_apply(spec))
+    kernel = params["conv1"]["kernel"]
+    assert kernel.shape[2] == 6 and images01.shape[-1] == 3
+    swapped = {**params, "conv1": {"kernel": jnp.concatenate([kernel[:, :, 3:], kernel[:, :, :3]], axis=2)}}
+    evidence = np.asarray(apply(params, images01)) - LOGIT_BIAS
+    assert_parity(evidence, np.asarray(apply(swapped, 1 - images01)) - LOGIT_BIAS)
+    assert not np.allclose(evidence, np.asarray(apply(params, 1 - images01)) - LOGIT_BIAS, rtol=0.1)
