@@ -76,3 +76,28 @@ def test_store_tables_and_report_on_a_bucket(bucket):
     assert wide[["model", "Acc"]].to_dict("records") == [{"model": "m.tag", "Acc": 0.25}]
     part = pd.read_parquet(io.BytesIO(bucket.cat("gs://lab/report/tidy/model=m.tag/part-0.parquet")))
     assert list(part["spec"]) == ["top1@demo"]
+
+
+def test_study_reports_on_a_bucket(bucket, shared_data):
+    """The error study's and the bias study's reports go to a remote folder like the run report, file by file
+    through a temporary object (none left behind)."""
+    from jaxquba.error_analysis import published, report as errors_report
+    from jaxquba.generalization import report as biases_report
+
+    csv = shared_data / "error_analysis" / "eth_sri" / "stats-imagenet" / "non_problematic_stats_all.csv"
+    stats = published.read_published_stats(csv)
+    row = stats[stats.model_dir_id == "torchvision--alexnet"].iloc[0].to_dict()
+    paths = errors_report.write([row], csv, "gs://lab/run1/errors/alexnet")
+    assert str(paths["html"]) == "gs://lab/run1/errors/alexnet/errors.html"
+    assert bucket.cat("gs://lab/run1/errors/alexnet/errors.png")[:4] == b"\x89PNG"
+    table = pd.read_csv(io.BytesIO(bucket.cat("gs://lab/run1/errors/alexnet/errors_table.csv")))
+    assert list(table["model_dir_id"]) == ["torchvision--alexnet"]
+
+    base = {"top1_acc/imagenet-v2": 60.0, "top1_acc/imagenet-real": 80.0}  # with ImageNet: the ID aggregate
+    rows = {f"m{i}": {**base, "top1_acc/imagenet": 70.0 + i, "top1_acc/PGD-40/low": 10.0 - i, "shape-bias": 0.1 * i}
+            for i in range(4)}
+    paths = biases_report.write_study_report(rows, "gs://lab/run1/biases")
+    assert set(paths) >= {"results", "side_by_side", "correlations_spearman", "heatmap"}
+    rho = pd.read_csv(io.BytesIO(bucket.cat("gs://lab/run1/biases/correlations_spearman.csv")), index_col="bias")
+    assert rho.loc["shape-bias", "ID"] == pytest.approx(1.0)
+    assert not [k for k in bucket.store if k.endswith(".tmp")]

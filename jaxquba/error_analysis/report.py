@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from etils import epath
 
 from jaxquba.errors import UserError
+from jaxquba.store import write_bytes_atomic
 
 METADATA_COLUMNS = ("model_dir_id", "num_params", "training_data", "arch", "arch_family", "arch_group",
                     "extra_annotations", "top1_val_acc", "imagenet_top1_val_acc", "imagenet_mla_val_acc")
@@ -83,8 +85,9 @@ def figure_png(table: pd.DataFrame, published: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def write(rows: list[dict], published_csv: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """Writes ``errors_table.csv``, ``errors_position.csv``, ``errors.png`` and a self-contained ``errors.html``."""
+def write(rows: list[dict], published_csv: str | Path, out_dir) -> dict[str, epath.Path]:
+    """Writes ``errors_table.csv``, ``errors_position.csv``, ``errors.png`` and a self-contained ``errors.html``
+    under ``out_dir`` (a local folder or a remote one such as ``gs://bucket/run``), each file atomically."""
     published_csv = Path(published_csv)
     if not published_csv.is_file():
         raise UserError(f"{published_csv} does not exist: give the study's stats-imagenet/non_problematic_stats_all.csv "
@@ -94,16 +97,15 @@ def write(rows: list[dict], published_csv: str | Path, out_dir: str | Path) -> d
     missing = {"top1_val_acc", "num_group_top1_errors", "mla_all"} - set(table.dropna(axis=1, how="all").columns)
     if missing:
         raise UserError(f"report rows lack {sorted(missing)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = epath.Path(out_dir)
     where = positions(table, published)
     png = figure_png(table, published)
     paths = {"table": out_dir / "errors_table.csv", "position": out_dir / "errors_position.csv",
              "png": out_dir / "errors.png", "html": out_dir / "errors.html"}
-    table.to_csv(paths["table"], index=False)
-    where.to_csv(paths["position"])
-    paths["png"].write_bytes(png)
-    paths["html"].write_text(
+    write_bytes_atomic(paths["table"], table.to_csv(index=False).encode())
+    write_bytes_atomic(paths["position"], where.to_csv().encode())
+    write_bytes_atomic(paths["png"], png)
+    write_bytes_atomic(paths["html"], (
         "<!doctype html><meta charset='utf-8'><title>jaxquba error analysis</title>"
         "<h1>Error analysis (Peychev et al. 2023 protocol)</h1>"
         "<h2>Per-model statistics (columns of the published stats CSV)</h2>"
@@ -112,5 +114,6 @@ def write(rows: list[dict], published_csv: str | Path, out_dir: str | Path) -> d
           "<p>Percentage of published models with a smaller value (50 = median).</p>"
         + where.to_html(float_format=lambda v: f"{v:.1f}")
         + "<h2>Error-type shares against top-1 accuracy</h2>"
-        + f"<img alt='{html.escape('error type shares')}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+        + f"<img alt='{html.escape('error type shares')}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+    ).encode())
     return paths

@@ -3,11 +3,11 @@ main figure): Spearman's rho and Kendall's tau (scipy, NaN rows of a pair left o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from etils import epath
 from scipy import stats
 
 from jaxquba.errors import UserError
@@ -36,8 +36,12 @@ def rank_correlations(table: pd.DataFrame, method: str = "spearman", biases: Seq
     return out
 
 
-def correlation_heatmap(correlations: dict[str, pd.DataFrame], path: Path, title: str = "") -> Path:
-    """One annotated panel per method (e.g. ``{'spearman': ..., 'kendall': ...}``), diverging colours in [-1, 1]."""
+def correlation_heatmap(correlations: dict[str, pd.DataFrame], path, title: str = "") -> epath.Path:
+    """One annotated panel per method (e.g. ``{'spearman': ..., 'kendall': ...}``), diverging colours in [-1, 1],
+    written atomically as a PNG to ``path`` (local or remote)."""
+    import io
+
+    from jaxquba.store import write_bytes_atomic
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -58,10 +62,11 @@ def correlation_heatmap(correlations: dict[str, pd.DataFrame], path: Path, title
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
+    path = epath.Path(path)
+    write_bytes_atomic(path, png.getvalue())
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 from absl import app, flags
+from etils import epath
 
 from jaxquba.errors import UserError
 from jaxquba.generalization import correlations, table
@@ -48,11 +49,12 @@ def rows_from_summary(summary: Mapping[str, Any], mode: str = "p2_paper") -> dic
     return rows
 
 
-def write_study_report(rows: Mapping[str, Mapping[str, float]], out_dir: Path, with_published: bool = False
-                       ) -> dict[str, Path]:
+def write_study_report(rows: Mapping[str, Mapping[str, float]], out_dir, with_published: bool = False
+                       ) -> dict[str, epath.Path]:
     """``results``, ``side_by_side`` (CSV + Markdown), ``correlations_{spearman,kendall}.csv`` and
-    ``correlations.png`` under ``out_dir``."""
-    out_dir = Path(out_dir)
+    ``correlations.png`` under ``out_dir`` (local or remote, e.g. ``gs://bucket/run``), each written atomically."""
+    from jaxquba.store import write_bytes_atomic
+    out_dir = epath.Path(out_dir)
     ours = table.results_table(rows)
     paths = {}
     paths["results"], _ = table.write_table(ours, out_dir / "results")
@@ -65,7 +67,7 @@ def write_study_report(rows: Mapping[str, Mapping[str, float]], out_dir: Path, w
         corr = {m: correlations.rank_correlations(population, m, aggregates=aggregates)
                 for m in correlations.METHODS}
         for method, frame in corr.items():
-            frame.to_csv(out_dir / f"correlations_{method}.csv")
+            write_bytes_atomic(out_dir / f"correlations_{method}.csv", frame.to_csv().encode())
             paths[f"correlations_{method}"] = out_dir / f"correlations_{method}.csv"
         paths["heatmap"] = correlations.correlation_heatmap(
             corr, out_dir / "correlations.png", title=f"biases vs generalization ({len(population)} models)")
@@ -80,7 +82,7 @@ def main(argv) -> None:
         if not FLAGS.summary:
             raise UserError("pass --summary=OUTPUT_DIR/summary.json")
         summary = json.loads(Path(FLAGS.summary).expanduser().read_text())
-        paths = write_study_report(rows_from_summary(summary, FLAGS.mode), Path(FLAGS.out), FLAGS.with_published)
+        paths = write_study_report(rows_from_summary(summary, FLAGS.mode), FLAGS.out, FLAGS.with_published)
         for name, path in paths.items():
             print(f"{name}: {path}")
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import io
 from importlib import resources
-from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from etils import epath
 
 from jaxquba.generalization.aggregates import AGGREGATES, aggregates
 
@@ -60,13 +60,14 @@ def side_by_side(ours: pd.DataFrame, models: Iterable[str] | None = None, source
     return pd.concat([ours[common].assign(source=source), reference[common].assign(source=PUBLISHED_SOURCE)])
 
 
-def write_table(table: pd.DataFrame, path_stem: Path) -> tuple[Path, Path]:
-    """``<stem>.csv`` and ``<stem>.md`` (numbers to 4 significant digits in the Markdown)."""
-    path_stem = Path(path_stem)
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
+def write_table(table: pd.DataFrame, path_stem) -> tuple[epath.Path, epath.Path]:
+    """``<stem>.csv`` and ``<stem>.md`` (numbers to 4 significant digits in the Markdown), each written atomically;
+    ``path_stem`` local or remote (``gs://``)."""
+    from jaxquba.store import write_bytes_atomic
+    path_stem = epath.Path(path_stem)
     csv_path, md_path = path_stem.with_suffix(".csv"), path_stem.with_suffix(".md")
-    table.to_csv(csv_path)
-    md_path.write_text(_markdown(table) + "\n")
+    write_bytes_atomic(csv_path, table.to_csv().encode())
+    write_bytes_atomic(md_path, (_markdown(table) + "\n").encode())
     return csv_path, md_path
 
 
