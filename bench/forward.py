@@ -50,12 +50,14 @@ def jax_throughput(spec: zoo.ModelSpec, precision: str, batch: int, iters: int) 
 
 
 def torch_throughput(timm, spec: zoo.ModelSpec, batch: int, iters: int, compiled: bool) -> float | None:
-    """images/s of timm in float32, eager or torch.compile (None where compilation fails)."""
+    """images/s of timm in float32, eager or torch.compile (None where compilation fails), on the GPU where torch
+    sees one."""
     import torch
 
-    model = timm.create_model(spec.arch, pretrained=False, num_classes=spec.data.num_classes).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the peer on the same accelerator as jax
+    model = timm.create_model(spec.arch, pretrained=False, num_classes=spec.data.num_classes).eval().to(device)
     size = spec.data.input_size
-    images = torch.rand(batch, 3, size, size)
+    images = torch.rand(batch, 3, size, size, device=device)
     if compiled:
         try:
             model = torch.compile(model)
@@ -68,6 +70,8 @@ def torch_throughput(timm, spec: zoo.ModelSpec, batch: int, iters: int, compiled
     def run():
         with torch.inference_mode():
             model(images)
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     return batch / best_seconds(run, iters)
 
