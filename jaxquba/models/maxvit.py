@@ -10,6 +10,11 @@ offsets; MLP 4x with GELU). Head: global average pool, LayerNorm, Linear + tanh 
 
 TensorFlow details kept: 'SAME' padding (a stride-2 3x3 conv on an even size pads one row and column at the end
 only), BatchNorm eps 1e-3, and GELU's tanh approximation everywhere.
+
+``torchvision=True`` is torchvision's own MaxViT (``maxvit_t``, the published MaxViT-t row), the same design with
+other numerics: symmetric padding, exact GELU, a 3x3/2 average pool (zero padding counted) and a 1x1 conv on every
+strided shortcut, no bias in the stem's first conv nor in the classifier. It also scales attention logits by the
+block width^-0.5 instead of the head width^-0.5; the converter folds that factor into the query weights.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def conv_same(x: jax.Array, features: int, kernel: int, stride: int, dtype, name: str, groups: int = 1,
-              use_bias: bool = True) -> jax.Array:
-    pad = tuple(same_padding(s, kernel, stride) for s in x.shape[1:3])
+              use_bias: bool = True, tf: bool = True) -> jax.Array:
+    """A conv with TensorFlow 'SAME' padding (``tf``) or PyTorch's symmetric ``kernel // 2``."""
+    pad = tuple(same_padding(s, kernel, stride) if tf else (kernel // 2, kernel // 2) for s in x.shape[1:3])
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
                    use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)(x)
 
@@ -55,25 +61,33 @@ def relative_position_lookup(size: int) -> tuple[np.ndarray, np.ndarray]:
     return offsets[0], offsets[1]
 
 
+def _gelu(x: jax.Array, torchvision: bool) -> jax.Array:
+    return layers.gelu(x) if torchvision else gelu_tanh(x)
+
+
 class MBConv(nn.Module):
     out_features: int
     stride: int
+    torchvision: bool
     dtype: layers.Dtype
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        in_features, mid = x.shape[-1], 4 * self.out_features
+        in_features, mid, tv = x.shape[-1], 4 * self.out_features, self.torchvision
         shortcut = x
         if self.stride == 2:
             b, h, w, c = x.shape
-            shortcut = x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))  # 2x2 average pool, even sizes
-            if in_features != self.out_features:
-                shortcut = layers.conv(self.out_features, 1, dtype=self.dtype, name="shortcut")(shortcut)
+            if tv:  # AvgPool2d(3, 2, padding=1), the zero padding counted in every average
+                shortcut = nn.avg_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)), count_include_pad=True)
+            else:  # 2x2 average pool, even sizes
+                shortcut = x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+        if (self.stride == 2 and tv) or in_features != self.out_features:
+            shortcut = layers.conv(self.out_features, 1, dtype=self.dtype, name="shortcut")(shortcut)
         x = layers.FrozenBatchNorm(BN_EPS, self.dtype, name="pre_norm")(x)
         x = layers.conv(mid, 1, use_bias=False, dtype=self.dtype, name="conv1")(x)
-        x = gelu_tanh(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="norm1")(x))
-        x = conv_same(x, mid, 3, self.stride, self.dtype, "conv2", groups=mid, use_bias=False)
-        x = gelu_tanh(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="norm2")(x))
+        x = _gelu(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="norm1")(x), tv)
+        x = conv_same(x, mid, 3, self.stride, self.dtype, "conv2", groups=mid, use_bias=False, tf=not tv)
+        x = _gelu(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="norm2")(x), tv)
         se = x.mean(axis=(1, 2), keepdims=True, dtype=jnp.float32).astype(self.dtype)
         se = nn.silu(layers.conv(self.out_features // 4, 1, dtype=self.dtype, name="se_fc1")(se))
         x = x * nn.sigmoid(layers.conv(mid, 1, dtype=self.dtype, name="se_fc2")(se))
@@ -84,6 +98,7 @@ class PartitionAttention(nn.Module):
     """Pre-norm attention within 7x7 windows ('block') or over a 7x7 grid of strided positions ('grid'), then MLP."""
 
     grid: bool
+    torchvision: bool
     dtype: layers.Dtype
 
     @nn.compact
@@ -104,7 +119,7 @@ class PartitionAttention(nn.Module):
         y = y.transpose(0, 3, 1, 4, 2, 5) if self.grid else y.transpose(0, 1, 3, 2, 4, 5)
         x = x + y.reshape(b, h, w, c)
         y = layers.layer_norm(LN_EPS, self.dtype, name="norm2")(x)
-        y = gelu_tanh(layers.dense(4 * c, self.dtype, name="fc1")(y))
+        y = _gelu(layers.dense(4 * c, self.dtype, name="fc1")(y), self.torchvision)
         return x + layers.dense(c, self.dtype, name="fc2")(y)
 
 
@@ -114,23 +129,26 @@ class MaxViT(nn.Module):
     embed_dims: tuple[int, ...]
     depths: tuple[int, ...]
     stem_width: int
+    torchvision: bool = False
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
-        x = conv_same(images.astype(self.dtype), self.stem_width, 3, 2, self.dtype, "stem_conv1")
-        x = gelu_tanh(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="stem_norm1")(x))
-        x = conv_same(x, self.stem_width, 3, 1, self.dtype, "stem_conv2")
+        tv = self.torchvision
+        x = conv_same(images.astype(self.dtype), self.stem_width, 3, 2, self.dtype, "stem_conv1", use_bias=not tv,
+                      tf=not tv)
+        x = _gelu(layers.FrozenBatchNorm(BN_EPS, self.dtype, name="stem_norm1")(x), tv)
+        x = conv_same(x, self.stem_width, 3, 1, self.dtype, "stem_conv2", tf=not tv)
         for s, (dim, depth) in enumerate(zip(self.embed_dims, self.depths)):
             for i in range(depth):
-                x = MBConv(dim, 2 if i == 0 else 1, self.dtype, name=f"stages_{s}_{i}_conv")(x)
-                x = PartitionAttention(False, self.dtype, name=f"stages_{s}_{i}_attn_block")(x)
-                x = PartitionAttention(True, self.dtype, name=f"stages_{s}_{i}_attn_grid")(x)
+                x = MBConv(dim, 2 if i == 0 else 1, tv, self.dtype, name=f"stages_{s}_{i}_conv")(x)
+                x = PartitionAttention(False, tv, self.dtype, name=f"stages_{s}_{i}_attn_block")(x)
+                x = PartitionAttention(True, tv, self.dtype, name=f"stages_{s}_{i}_attn_grid")(x)
         x = x.mean(axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
         x = layers.layer_norm(LN_EPS, self.dtype, name="head_norm")(x)
         x = jnp.tanh(layers.dense(self.embed_dims[-1], self.dtype, name="head_pre_logits")(x))
-        return layers.dense(self.num_classes, self.dtype, name="head_fc")(x)
+        return layers.dense(self.num_classes, self.dtype, use_bias=not tv, name="head_fc")(x)
 
 
 def build(dtype=jnp.float32, **config) -> MaxViT:
@@ -138,6 +156,7 @@ def build(dtype=jnp.float32, **config) -> MaxViT:
 
 
 register_family("maxvit", build, converter="converters.maxvit:convert")
+register_family("maxvit_tv", build, converter="converters.maxvit:convert_torchvision")
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
@@ -150,3 +169,10 @@ for _size, _dims, _depths, _stem, _num_params in (  # timm's parameter counts
         config=zoo.config(embed_dims=_dims, depths=_depths, stem_width=_stem),
         data=zoo.DataConfig(224, 0.95, "bicubic"), num_params=_num_params, aliases=(f"maxvit_{_size[0]}",),
         hf_hub_id=f"timm/maxvit_{_size}_tf_224.in1k"))
+
+# torchvision's MaxViT-T IMAGENET1K_V1 (the published MaxViT-t row): Resize 224 bicubic, crop 224.
+zoo.register(zoo.ModelSpec(
+    name="tv_maxvit_t.imagenet1k_v1", family="maxvit_tv",
+    config=zoo.config(embed_dims=(64, 128, 256, 512), depths=(2, 2, 5, 2), stem_width=64, torchvision=True),
+    data=zoo.DataConfig(224, 1.0, "bicubic"), num_params=30_919_624,
+    url="https://download.pytorch.org/models/maxvit_t-bc5ab103.pth"))
