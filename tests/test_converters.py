@@ -207,6 +207,13 @@ def test_unreachable_hub_says_how_to_pass_a_local_file(toy_family, monkeypatch):
         load.load_params(toy_family, "hf")
 
 
+def test_weights_without_a_download_address_say_where_they_come_from():
+    """A published row whose weights only the authors hold (no hub id, URL or package) names the table's note."""
+    with pytest.raises(UserError, match=r"no download address for the weights of Hiera-T-LP \(the peer's own linear "
+                                        r"probe.*pass the checkpoint file: --weights=PATH"):
+        load.load_params(zoo.get("Hiera-T-LP"), "default")
+
+
 def test_nonexistent_weights_path(toy_family):
     with pytest.raises(UserError, match="no such file or folder"):
         load.load_params(toy_family, "/nonexistent/toy.safetensors")
