@@ -46,19 +46,27 @@ def package_model(bcos, spec: zoo.ModelSpec):
     depths, so small variants are the package's code with fewer blocks."""
     import torch
     from bcos.experiments.utils import Experiment
-    from bcos.models import densenet, resnet
+    from bcos.models import convnext, densenet, resnet
     from bcos.modules import BcosConv2d
 
     config = spec.config_dict()
-    experiment = {"bcos_resnet": "resnet_50", "bcos_densenet": "densenet_121"}[spec.family]
-    model_config = Experiment("ImageNet", "bcos_final", experiment).config["model"]
+    if spec.family == "bcos_vit":
+        return with_add_inverse(package_vit(config))
+    base, experiment = {"bcos_resnet": ("bcos_final", "resnet_50"), "bcos_densenet": ("bcos_final", "densenet_121"),
+                        "bcos_convnext": ("bcos_final_long", "convnext_tiny_pn")}[spec.family]
+    model_config = Experiment("ImageNet", base, experiment).config["model"]
     args = {**model_config["args"], "conv_layer": functools.partial(BcosConv2d, **model_config["bcos_args"])}
     torch.manual_seed(0)
     if spec.family == "bcos_resnet":
         block = resnet.BasicBlock if config["block"] == "basic" else resnet.Bottleneck
         model = resnet.BcosResNet(block, list(config["depths"]), **args)
-    else:
+    elif spec.family == "bcos_densenet":
         model = densenet.BcosDenseNet(config["growth"], config["blocks"], config["stem_width"], **args)
+    else:  # position norms (norm_layer None in the config), no stochastic depth at eval
+        dims = config["dims"]
+        setting = [convnext.CNBlockConfig(d, dims[i + 1] if i + 1 < len(dims) else None, n)
+                   for i, (d, n) in enumerate(zip(dims, config["depths"]))]
+        model = convnext.BcosConvNeXt(setting, **args)
     return with_add_inverse(model)
 
 
@@ -70,14 +78,33 @@ def calibrate(model, images) -> None:
     import torch
     from bcos.modules.norms import BatchNormUncentered2d
 
-    for module in model.modules():
-        if isinstance(module, BatchNormUncentered2d):
-            module.momentum = None  # cumulative average: one batch sets the statistics
-            module.num_batches_tracked.zero_()
+    norms = [module for module in model.modules() if isinstance(module, BatchNormUncentered2d)]
+    if not norms:
+        return
+    for module in norms:
+        module.momentum = None  # cumulative average: one batch sets the statistics
+        module.num_batches_tracked.zero_()
     model.train()
     with torch.no_grad():
         model(images)
     model.eval()
+
+
+def package_vit(config: dict):
+    """The package's random-init B-cos simple ViT of ``config`` (seed 0) from its ``vit_final`` experiment config:
+    ``BcosSequential(SimpleViT, LogitLayer)`` as its ``get_model`` builds it, at ``config``'s depth and widths."""
+    import torch
+    from bcos.experiments.utils import Experiment
+    from bcos.models import vit
+    from bcos.modules import BcosConv2d, BcosLinear, BcosSequential, LogitLayer
+
+    model_config = Experiment("ImageNet", "vit_final", "bcos_simple_vit_b_patch16_224").config["model"]
+    args = {**model_config["args"], "linear_layer": functools.partial(BcosLinear, **model_config["bcos_args"]),
+            "conv2d_layer": functools.partial(BcosConv2d, **model_config["bcos_args"])}
+    torch.manual_seed(0)
+    model = vit.SimpleViT(image_size=224, patch_size=config["patch"], dim=config["dim"],
+                          depth=config["depth"], heads=config["heads"], mlp_dim=config["mlp_dim"], **args)
+    return BcosSequential(model, LogitLayer(logit_bias=model_config["logit_bias"]))
 
 
 def check_package(timm, bcos, spec: zoo.ModelSpec, shared_data, n_images: int = 2) -> float:
@@ -94,6 +121,33 @@ def test_bcos_resnet_basic_parity(timm_module, bcos_module, shared_data):
 
 def test_bcos_resnet_bottleneck_parity(timm_module, bcos_module, shared_data):
     check_package(timm_module, bcos_module, small_variant("bcos_resnet50.in1k", depths=(1, 1, 1, 1)), shared_data)
+
+
+def test_bcos_convnext_parity(timm_module, bcos_module, shared_data):
+    """Stem, depthwise (grouped) B-cos convs, position norms, layer scales and downsampling, at ConvNeXt-T's
+    widths with one block per stage (the norms keep activations O(1): nothing to calibrate)."""
+    check_package(timm_module, bcos_module, small_variant("bcos_convnext_tiny.in1k", depths=(1, 1, 1, 1)),
+                  shared_data)
+
+
+def test_bcos_vit_parity(timm_module, bcos_module, shared_data):
+    """Patch embedding of the 6 channels, sin-cos positions, B-cos attention output and MLP, the plain qkv, the
+    head: ViT-B/16's widths with two encoder blocks."""
+    check_package(timm_module, bcos_module, small_variant("bcos_simple_vit_b_patch16_224.in1k", depth=2),
+                  shared_data)
+
+
+def test_bcos_vit_positions_match_the_package(bcos_module):
+    """The fixed 2-D sin-cos table on a non-square grid (a swap of x and y moves the ViT's logits by only ~5e-5 of
+    their range at random init, under the parity tolerance: the mean over tokens nearly hides it, so the table is
+    checked on its own)."""
+    import torch
+    from bcos.models.vit import PosEmbSinCos2d
+
+    from jaxquba.models.bcos import sincos_2d
+
+    expected = PosEmbSinCos2d()(torch.zeros(1, 3, 5, 64)).numpy()
+    np.testing.assert_allclose(np.asarray(sincos_2d(3, 5, 64)), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_bcos_densenet_parity(timm_module, bcos_module, shared_data):

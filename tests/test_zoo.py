@@ -8,6 +8,7 @@ whole registry is checked in seconds.
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
 
@@ -19,7 +20,7 @@ from jaxquba.errors import UserError
 SPECS = [s for s in zoo.all_specs() if models.family(s.family).converter.startswith("converters.")]
 # Published names with the peer's own preprocessing are specs of their own, checked in test_published.py.
 PUBLISHED_SPECS = {r.published for r in zoo.published_rows()}
-BCOS_SPECS = [s for s in SPECS if s.family.startswith("bcos_")]  # the bcos package, below
+BCOS_SPECS = [s for s in SPECS if s.family.startswith("bcos_") and s.name not in PUBLISHED_SPECS]  # bcos, below
 TIMM_SPECS = [s for s in SPECS if s.family != "clip" and s not in BCOS_SPECS and s.name not in PUBLISHED_SPECS]
 CLIP_SPECS = [s for s in SPECS if s.family == "clip"]  # open_clip, below
 
@@ -117,7 +118,8 @@ def test_clip_spec_matches_open_clip(spec, timm_module):
 
 # Flax parameter counts traced at the registered depths (a few seconds each on CPU): one per block kind and per
 # DenseNet width; the other depths repeat the same blocks, and their package counts are checked for every spec.
-BCOS_TRACED = ("bcos_resnet18.in1k", "bcos_resnet50.in1k", "bcos_densenet121.in1k", "bcos_densenet161.in1k")
+BCOS_TRACED = ("bcos_resnet18.in1k", "bcos_resnet50.in1k", "bcos_densenet121.in1k", "bcos_densenet161.in1k",
+               "bcos_convnext_tiny.in1k")
 
 
 @pytest.mark.parametrize("spec", BCOS_SPECS, ids=lambda s: s.name)
@@ -141,8 +143,8 @@ def test_bcos_spec_matches_the_package(spec, bcos_module, monkeypatch):
             entrypoint(pretrained=True)
     assert spec.num_params == sum(p.numel() for p in model.parameters())
     assert str(fetched.value) == spec.url
-    assert spec.data == zoo.DataConfig(224, 0.875, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-    assert "Resize(size=256, interpolation=bilinear" in repr(model.transform) and "Normalize" not in repr(
-        model.transform)
+    resize = int(re.search(r"Resize\(size=(\d+), interpolation=bilinear", repr(model.transform)).group(1))
+    assert spec.data == zoo.DataConfig(224, 224 / resize, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert "CenterCrop(size=(224, 224))" in repr(model.transform) and "Normalize" not in repr(model.transform)
     if spec.name in BCOS_TRACED:
         assert models.count_params(spec) == spec.num_params
