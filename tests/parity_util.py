@@ -176,6 +176,21 @@ def check_torchvision(timm, spec_or_name, builder: str, shared_data: Path, n_ima
     return assert_parity(*compare(timm, spec, model, shared_data, n_images))
 
 
+def assert_torchvision_param_count(spec_name: str, builder: str) -> None:
+    """The spec's parameter count equals torchvision's ``<builder>()`` (built on the meta device: no memory) and
+    the Flax module's own count (without the batch-norm running statistics, which PyTorch keeps as buffers)."""
+    import torch
+    import torchvision
+
+    from jaxquba import models
+
+    spec = zoo.get(spec_name)
+    with torch.device("meta"):
+        reference = getattr(torchvision.models, builder)()
+    assert spec.num_params == sum(p.numel() for p in reference.parameters())
+    assert models.count_params(spec) == spec.num_params
+
+
 def assert_parity(torch_logits: np.ndarray, jax_logits: np.ndarray) -> float:
     """Asserts the issue's parity criterion; returns max |diff| / max |logit| for reporting."""
     assert torch_logits.shape == jax_logits.shape, (torch_logits.shape, jax_logits.shape)

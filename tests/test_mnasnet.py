@@ -1,13 +1,9 @@
 """MnasNet parity with torchvision (random init, real images): torchvision's MNASNet is the only source of its
 ImageNet weights (published rows 41-44)."""
 
-import jax
-import numpy as np
 import pytest
 
-from converters.load import expected_params
-from jaxquba import zoo
-from parity_util import check_torchvision
+from parity_util import assert_torchvision_param_count, check_torchvision
 
 
 def test_mnasnet_parity(timm_module, shared_data):
@@ -18,13 +14,4 @@ def test_mnasnet_parity(timm_module, shared_data):
 
 @pytest.mark.parametrize("builder", ["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"])
 def test_parameter_count_matches_torchvision(builder, timm_module):
-    import torch
-    import torchvision
-
-    spec = zoo.get(f"{builder}.tv_in1k")
-    with torch.device("meta"):
-        reference = getattr(torchvision.models, builder)()
-    assert spec.num_params == sum(p.numel() for p in reference.parameters())
-    ours = sum(int(np.prod(leaf.shape)) for path, leaf in jax.tree_util.tree_leaves_with_path(expected_params(spec))
-               if path[-1].key not in ("mean", "var"))  # BN running statistics are buffers in PyTorch
-    assert ours == spec.num_params
+    assert_torchvision_param_count(f"{builder}.tv_in1k", builder)
