@@ -27,8 +27,7 @@ from absl import app, flags, logging
 from jaxquba import compilation_cache
 from etils import epath
 
-import jaxquba.dimensions.errors  # noqa: F401  (defines the --errors_* flags before absl parses the command line)
-import jaxquba.dimensions.quba  # noqa: F401  (defines the --quba_* data flags before absl parses the command line)
+from jaxquba.app import study_flags  # defines the studies' flags (--quba_*, --p2_*, --errors_*) before absl parses
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model", [], "Model name(s) (timm names or aliases; see --list_models).")
@@ -131,12 +130,14 @@ def import_model_modules(names: list[str]) -> None:
 
 
 def settings_from_flags(flag_values) -> Any:
-    """The flags this module defines, as a plain namespace (so ``run`` can be called without absl)."""
+    """The flags this module defines, and each study's settings (``studies``) from its flags, as a plain namespace
+    (so ``run`` can be called without absl)."""
     import types
     names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
-             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views", "strict_data",
-             "device_memory_gib"]
-    return types.SimpleNamespace(**{n: flag_values[n].value for n in names})
+             "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views",
+             "strict_data", "device_memory_gib"]
+    return types.SimpleNamespace(**{n: flag_values[n].value for n in names},
+                                 studies=study_flags.study_settings(flag_values, flag_values.output_dir))
 
 
 def resolve_presets(argv: list[str]) -> list[str]:

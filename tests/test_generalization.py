@@ -3,9 +3,6 @@ results table, rank correlations and their heatmap; checked on hand-made inputs 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,12 +143,14 @@ def test_published_population_correlations_have_the_studys_signs():
 
 def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
     from jaxquba.dimensions import generalization as G
-    from jaxquba.dimensions.base import resolve
+    from jaxquba import zoo
+    from jaxquba.dimensions.base import Context, resolve
+    from jaxquba.protocols import PROTOCOLS
     from jaxquba.zoo import DataConfig
 
     assert not any(d.suite == "p2" for d in resolve("all"))  # 'all' stays the QUBA suite
     p2 = resolve("p2")
-    assert len(p2) == 13 and all(d.data_config is not None for d in p2)
+    assert len(p2) == 13
 
     model = DataConfig(input_size=240, crop_pct=0.9, interpolation="bicubic", mean=(0.5,) * 3, std=(0.5,) * 3)
     datasets = G.P2Datasets(imagenet_c_root=str(tmp_path / "inc"))
@@ -170,6 +169,16 @@ def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
             (tmp_path / "cbar" / c / level).mkdir(parents=True)
     cbar = G.P2Datasets(imagenet_cbar_root=str(tmp_path / "cbar")).imagenet_cbar()
     assert len(cbar) == 50 and cbar[("sparkles", 1)].endswith("sparkles/0.2") and cbar[("sparkles", 5)].endswith("1.0")
+
+    # Every pass of every P2 dimension carries the study's preprocessing, from the settings in the context.
+    ctx = Context("imagenet2012", PROTOCOLS["pixel"], 0, zoo.get("tf_efficientnet_lite0"),
+                  studies={"p2": G.P2Datasets(imagenet_cbar_root=str(tmp_path / "cbar"))})
+    passes = {d.name: d.passes(ctx) for d in p2}
+    assert len(passes["p2_imagenet_cbar"]) == 50 and passes["p2_imagenet_cbar"][0].dataset == cbar[(
+        benchmarks.IMAGENET_CBAR_CORRUPTIONS[0], 1)]
+    crops = {dict(p.preprocess)["crop_pct"] for ps in passes.values() for p in ps}
+    assert all(dict(p.preprocess)["input_size"] == 224 for ps in passes.values() for p in ps)
+    assert crops == {1.0, 224 / 256}  # as stored (C-bar, C, mvh sets) or Resize 256 -> 224
 
 
 def summary_entry(model: str, values: dict[str, float]) -> dict:
@@ -201,16 +210,3 @@ def test_study_report_from_a_summary(tmp_path):
     assert "correlations_kendall" in with_published
     with pytest.raises(UserError, match="no generalization-study values"):
         report.rows_from_summary({"models": [summary_entry("m", {})]})
-
-
-def test_release_folders_come_from_the_p2_flags():
-    """--p2_imagenet_c / --p2_imagenet_cbar reach P2Datasets once the app has parsed its flags (in a subprocess, so
-    this process's flags stay unparsed)."""
-    code = ("from absl import flags; from jaxquba.dimensions import generalization as G; "
-            "flags.FLAGS(['app', '--p2_imagenet_c=/c/root', '--p2_imagenet_cbar=/cbar/root']); "
-            "d = G.P2Datasets.from_flags(); print(d.imagenet_c_root, d.imagenet_cbar_root, "
-            "d.imagenet_c()[('fog', 3)])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["/c/root", "/cbar/root", "folder:/c/root/fog/3"]
-    from jaxquba.dimensions import generalization as G
-    assert G.P2Datasets.from_flags() == G.P2Datasets()  # unparsed: the defaults (tfds ImageNet-C, no C-bar)

@@ -55,7 +55,7 @@ def run_dimensions(dims, ctx, classifier, sources, batch_size):
         reader = functools.partial(host_batches, sources[spec], transform, num_threads=2)
         outputs[(spec, transform)] = engine.run_range(reader, 0, len(sources[spec]), requests,
                                                       image_size=transform.size)
-    values = {dim.name: {v.name: v.value for v in dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), c)}
+    values = {dim.name: {v.name: v.value for v in dim.reduce(plan.outputs_for(passes, outputs, datasets), c)}
               for dim, c, passes in plan.dimensions}
     by_spec = {spec: out for (spec, _), out in outputs.items()}
     assert len(by_spec) == len(outputs), "a dataset needed with two preprocessings"

@@ -161,7 +161,7 @@ def test_c_rob_plans_the_release_preprocessing_and_names_its_pipeline(imagenet_c
     from jaxquba.engine import Outputs
     from jaxquba.protocols import PROTOCOLS
 
-    [dim] = [d for d in Q.make_dimensions(lambda: Q.QubaDatasets(imagenet_c=imagenet_c)) if d.name == "corruption"]
+    [dim] = [d for d in Q.make_dimensions(lambda ctx: Q.QubaDatasets(imagenet_c=imagenet_c)) if d.name == "corruption"]
     datasets = {"ref": DatasetState("ref", "ref", source=object())}
     plan = plan_model(zoo.get("tf_efficientnet_lite0"), types.SimpleNamespace(datasets=["ref"], seed=0,
                                                                                 data_dir=None),
@@ -185,7 +185,7 @@ def test_c_rob_plans_the_release_preprocessing_and_names_its_pipeline(imagenet_c
                                np.where(np.arange(4) < k % 5, labels, -1)} for k, r in enumerate(requests)}
         outputs[(name, transform)] = Outputs(views, labels, labels, {})
     [(_, ctx, passes)] = plan.dimensions
-    values = {v.name: v for v in dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), ctx)}
+    values = {v.name: v for v in dim.reduce(plan.outputs_for(passes, outputs, datasets), ctx)}
     offset = 1 if pipeline == "model_input" else 0  # there the clean view is request 0 of the same group
     assert values["c_rob"].value == pytest.approx(np.mean([(j + offset) % 5 / 4 for j in range(75)]))
     assert all(f"pipeline={pipeline}" in v.spec for v in values.values())
@@ -217,7 +217,7 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
     labels = np.arange(4)
     views = {r.view.name: {"top1": np.where(np.arange(4) < k % 5, labels, -1)} for k, r in enumerate(requests)}
     [(_, ctx, passes)] = plan.dimensions
-    values = dim.reduce(plan.outputs_for(dim, passes, {key: Outputs(views, labels, labels, {})
+    values = dim.reduce(plan.outputs_for(passes, {key: Outputs(views, labels, labels, {})
                                                        for key in plan.groups}, states), ctx)
     assert values[0].value == pytest.approx(100 * np.mean([k % 5 / 4 for k in range(95)]))
     assert "pipeline=release" in values[0].spec and len(values) == 96

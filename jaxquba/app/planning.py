@@ -62,20 +62,20 @@ class ModelPlan:
     groups: dict[tuple[str, Any], tuple]
     model_data: Any
 
-    def group_of(self, dim, p, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
-        """(canonical dataset name, host transform) of the pass ``p`` of ``dim``."""
+    def group_of(self, p, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
+        """(canonical dataset name, host transform) of the pass ``p``."""
         from jaxquba.data.preprocess import make_eval_transform
-        return datasets[p.dataset].name, make_eval_transform(p.data_config(dim, self.model_data))
+        return datasets[p.dataset].name, make_eval_transform(p.data_config(self.model_data))
 
-    def outputs_for(self, dim, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
-        """What ``dim.reduce`` sees: the outputs of its passes' groups (its own preprocessing), under the spec each
-        pass declared and the dataset's canonical name; passes on one dataset with different preprocessing (e.g.
-        clean and release-style ImageNet-C views) appear as one Outputs with the views of both. ``outputs``:
-        group -> Outputs."""
+    def outputs_for(self, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
+        """What a dimension's ``reduce`` sees: the outputs of its ``passes``' groups (their own preprocessing),
+        under the spec each pass declared and the dataset's canonical name; passes on one dataset with different
+        preprocessing (e.g. clean and release-style ImageNet-C views) appear as one Outputs with the views of both.
+        ``outputs``: group -> Outputs."""
         from jaxquba.engine import Outputs
         groups: dict[str, list] = {}
         for p in passes:
-            group = self.group_of(dim, p, datasets)
+            group = self.group_of(p, datasets)
             if group not in groups.setdefault(p.dataset, []):
                 groups[p.dataset].append(group)
         seen = {}
@@ -92,8 +92,8 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
     from jaxquba.errors import UserError
     from jaxquba.run_checks import with_finite_head
 
-    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec, getattr(settings, "views", ""))
-                for s in settings.datasets]
+    contexts = [Context(datasets[s].name, protocol, settings.seed, model_spec, getattr(settings, "views", ""),
+                        settings.data_dir, getattr(settings, "studies", {})) for s in settings.datasets]
     plan = ModelPlan([], [], {}, model_spec.data)
     for dim in dims:
         for ctx in contexts:
@@ -111,7 +111,7 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
     grouped: dict[tuple[str, Any], list] = {}
     for dim, _, passes in plan.dimensions:
         for p in passes:
-            name, transform = plan.group_of(dim, p, datasets)
+            name, transform = plan.group_of(p, datasets)
             grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
     plan.groups = {key: with_finite_head(merge_passes(passes)[key[0]]) for key, passes in grouped.items()}
     return plan

@@ -89,11 +89,11 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": reason})
                 continue
             try:
-                values = dim.reduce(plan.outputs_for(dim, passes, outputs, datasets), ctx)
+                values = dim.reduce(plan.outputs_for(passes, outputs, datasets), ctx)
             except UserError as e:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
-            groups = sorted({plan.group_of(dim, p, datasets) for p in passes}, key=lambda g: (g[0], g[1].spec))
+            groups = sorted({plan.group_of(p, datasets) for p in passes}, key=lambda g: (g[0], g[1].spec))
             preprocess: dict[str, str] = {}
             for name, transform in groups:  # several preprocessings of one dataset: joined with '+'
                 preprocess[name] = "+".join(filter(None, (preprocess.get(name), transform.spec)))

@@ -19,7 +19,7 @@ Dimensions register by name (:func:`register`); importing :mod:`jaxquba.dimensio
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from jaxquba.engine import Outputs, ViewRequest
 from jaxquba.errors import UserError, closest
@@ -28,26 +28,40 @@ from jaxquba.views.base import View
 from jaxquba.zoo import DataConfig, ModelSpec
 
 
+S = TypeVar("S")
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a dimension may depend on: the reference dataset, the protocol, the seed, the model and the views the
-    run was asked for by name (``--views``)."""
+    """What a dimension may depend on: the reference dataset, the protocol, the seed, the model, the views the run
+    was asked for by name (``--views``), the tfds data dir and each study's settings.
+
+    ``studies`` maps a study's name (its suite) to its settings object, which the app builds from that study's
+    command-line flags; a dimension reads its study's with :meth:`study`, never global flags, so dimensions run the
+    same with or without absl."""
 
     dataset: str  # canonical dataset spec (the source's name)
     protocol: Protocol
     seed: int
     model: ModelSpec
     views: str = ""  # the --views list of view specs (jaxquba.views.registry.parse_list)
+    data_dir: str | None = None
+    studies: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+
+    def study(self, name: str, default: Callable[[], S]) -> S:
+        """The settings of study ``name`` given to this run, else ``default()`` (the study's defaults)."""
+        return self.studies[name] if name in self.studies else default()
 
 
 @dataclasses.dataclass(frozen=True)
 class Pass:
     """Views of one dataset to run, with the heads wanted from each.
 
-    ``preprocess``: DataConfig fields (name, value) this pass's host preprocessing takes instead of the model's
-    (and of the dimension's ``data_config``), e.g. release-style ImageNet-C views start from the release's
-    Resize 256 / CenterCrop 224 whatever the model; () keeps the dimension's. The reduce sees the views of every
-    pass on a dataset under that dataset's spec, whatever their preprocessing."""
+    ``preprocess``: DataConfig fields (name, value) this pass's host preprocessing takes instead of the model's,
+    e.g. release-style ImageNet-C views start from the release's Resize 256 / CenterCrop 224 whatever the model,
+    and the generalization study resizes every model's input the same way; () keeps the model's. Passes of one
+    dataset with different preprocessing are different passes; the reduce sees the views of every pass on a dataset
+    under that dataset's spec, whatever their preprocessing."""
 
     dataset: str
     requests: tuple[ViewRequest, ...]
@@ -60,10 +74,9 @@ class Pass:
         requests = tuple(ViewRequest(v, tuple(heads)) for v in views)
         return cls(dataset, requests, tuple(sorted((preprocess or {}).items())))
 
-    def data_config(self, dim: "Dimension", model_data: DataConfig) -> DataConfig:
-        """The host preprocessing of this pass of ``dim`` for a model whose own is ``model_data``."""
-        config = dim.data_config(self.dataset, model_data) if dim.data_config else model_data
-        return dataclasses.replace(config, **dict(self.preprocess))
+    def data_config(self, model_data: DataConfig) -> DataConfig:
+        """The host preprocessing of this pass for a model whose own is ``model_data``."""
+        return dataclasses.replace(model_data, **dict(self.preprocess))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,18 +94,13 @@ class Value:
 @dataclasses.dataclass(frozen=True)
 class Dimension:
     """``suite`` groups dimensions of one study: ``all`` means the ``quba`` suite, and a suite's name selects all of
-    its dimensions (e.g. ``--dimensions=p2`` for the generalization study).
-
-    ``data_config(dataset, model_data)``, where given, is the host preprocessing the dimension's passes on
-    ``dataset`` need instead of the model's own (the generalization study resizes every model's input the same
-    way); passes of one dataset with different data configs are different passes."""
+    its dimensions (e.g. ``--dimensions=p2`` for the generalization study)."""
 
     name: str
     description: str
     passes: Callable[[Context], tuple[Pass, ...]]
     reduce: Callable[[Mapping[str, Outputs], Context], list[Value]]
     suite: str = "quba"
-    data_config: Callable[[str, DataConfig], DataConfig] | None = None
 
 
 _REGISTRY: dict[str, Dimension] = {}

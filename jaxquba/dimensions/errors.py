@@ -14,12 +14,12 @@ study's ``non_problematic_stats_all.csv``) the per-model report is written to ``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from absl import flags
 
 from jaxquba import value_spec
 from jaxquba.dimensions.accuracy import HEADS
@@ -31,31 +31,41 @@ from jaxquba.views.base import CLEAN
 
 TFDS = "tfds"
 MULTILABEL_DATASET = "imagenet2012_multilabel"
-FLAGS = flags.FLAGS
-flags.DEFINE_string("errors_multilabel", TFDS, f"Multi-label annotations: '{TFDS}' ({MULTILABEL_DATASET}, needs "
-                    "ImageNet) or a JSON list of records with the tfds field names (file_name, original_label, "
-                    "correct_multi_labels, unclear_multi_labels, is_problematic).")
-flags.DEFINE_string("errors_real_labels", None, "ReaL labels (real.json) for the co-occurrence relation; default: "
-                    "the copy in the PyPI package imagenet-x.")
-flags.DEFINE_string("errors_non_prototypical", None, "The metadata folder of google-research/imagenet-mistakes "
-                    "(non-prototypical rule); without it that rule never fires.")
-flags.DEFINE_bool("errors_clip", False, "Run the CLIP out-of-vocabulary rule (expensive: a CLIP forward pass per "
-                  "image whose error reaches the rule).")
-flags.DEFINE_string("errors_clip_model", "clip_vit_l14_336.openai", "CLIP model of the out-of-vocabulary rule.")
-flags.DEFINE_string("errors_clip_weights", "default", "Weights of --errors_clip_model (as --weights).")
-flags.DEFINE_string("errors_published_csv", None, "The study's stats-imagenet/non_problematic_stats_all.csv; when "
-                    "given, the per-model report (table, position among the published models, PNG, HTML) is written.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorSettings:
+    """The error study's settings (study ``errors`` of the dimensions' ``Context``; the app builds them from its
+    ``--errors_*`` flags, :mod:`jaxquba.app.study_flags`).
+
+    ``multilabel``: ``tfds`` or a JSON path of the multi-label records; ``real_labels``: real.json (default: the
+    copy in imagenet-x); ``non_prototypical``: the imagenet-mistakes metadata folder; ``clip``: run the CLIP
+    out-of-vocabulary rule with ``clip_model`` / ``clip_weights``; ``published_csv``: the study's stats CSV, which
+    turns on the per-model report written to ``report_dir/<model>/``."""
+
+    multilabel: str = TFDS
+    real_labels: str | None = None
+    non_prototypical: str | None = None
+    clip: bool = False
+    clip_model: str = "clip_vit_l14_336.openai"
+    clip_weights: str = "default"
+    published_csv: str | None = None
+    report_dir: str = "errors"
+
 
 GROUPS = ("organism", "artifact", "other")
 
 
-def _flag(name: str, default=None):
-    """A flag's value where the command line has been parsed (the app), else ``default``."""
-    return FLAGS[name].value if FLAGS.is_parsed() and name in FLAGS else default
+SUITE = "errors"
+
+
+def settings_of(ctx: Context) -> ErrorSettings:
+    """The run's error-study settings (the defaults where the run gave none)."""
+    return ctx.study(SUITE, ErrorSettings)
 
 
 def _passes(ctx: Context) -> tuple[Pass, ...]:
-    check_multilabels(_flag("errors_multilabel", TFDS), _flag("data_dir"))  # skip before any work where absent
+    check_multilabels(settings_of(ctx).multilabel, ctx.data_dir)  # skip before any work where absent
     return (Pass.of(ctx.dataset, [CLEAN], HEADS),)
 
 
@@ -133,15 +143,15 @@ def relations_for(data, real_labels_path: str | None):
     return analysis.build_relations(real, multilabel_files=data.file_names, cache=cache)
 
 
-def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same_superclass: np.ndarray):
+def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same_superclass: np.ndarray,
+              settings: ErrorSettings):
     """Rule 6 with the real CLIP chooser over the reference dataset's images."""
     from jaxquba.data import registry
     from jaxquba.data.preprocess import make_eval_transform
     from jaxquba.error_analysis.oov import OOVRule
     from jaxquba.loader import load_classifier
     from jaxquba.zeroshot.chooser import ClipChooser, clip_encoders, source_image_lookup
-    clip = load_classifier(_flag("errors_clip_model", "clip_vit_l14_336.openai"),
-                           weights=_flag("errors_clip_weights", "default"))
+    clip = load_classifier(settings.clip_model, weights=settings.clip_weights)
     full_names = {Path(n).name: n for n in data.file_names}
     lookup = source_image_lookup(registry.open_source(spec, data_dir), make_eval_transform(clip.spec.data),
                                  [full_names.get(n, n) for n in file_names])
@@ -153,16 +163,17 @@ def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     from jaxquba.error_analysis import analysis, inputs
     from jaxquba.error_analysis.metrics import COUNT_COLUMNS, MLA_CORRECT
 
+    settings = settings_of(ctx)
     out = outputs[ctx.dataset]
-    data_dir = _flag("data_dir")
     predictions = out.views[CLEAN.name]["top1"]
-    file_names = example_file_names(ctx.dataset, len(out.labels), data_dir)
-    annotations, imagenet_m = load_multilabels(_flag("errors_multilabel", TFDS), data_dir)
+    file_names = example_file_names(ctx.dataset, len(out.labels), ctx.data_dir)
+    annotations, imagenet_m = load_multilabels(settings.multilabel, ctx.data_dir)
     data, predictions, _ = align(annotations, file_names, predictions, out.labels)
-    rel = relations_for(annotations, _flag("errors_real_labels"))
-    folder = _flag("errors_non_prototypical")
+    rel = relations_for(annotations, settings.real_labels)
+    folder = settings.non_prototypical
     non_prototypical = inputs.read_non_prototypical(folder) if folder else frozenset()
-    oov = clip_rule(ctx.dataset, data_dir, file_names, data, rel.same_superclass) if _flag("errors_clip") else None
+    oov = (clip_rule(ctx.dataset, ctx.data_dir, file_names, data, rel.same_superclass, settings) if settings.clip
+           else None)
     _, stats = analysis.evaluate(predictions, data, rel, non_prototypical, oov, imagenet_m)
 
     row = stats["all"][0]
@@ -173,21 +184,21 @@ def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     values += [(f"mla_group_{g}", stats[g][0]["mla_group"]) for g in GROUPS]
     if "num_imagenet-m_errors" in row:
         values.append(("num_imagenet-m_errors", row["num_imagenet-m_errors"]))
-    _write_report(row, ctx, 100.0 * top_k_accuracy(predictions[~data.is_problematic],
+    _write_report(row, ctx, settings, 100.0 * top_k_accuracy(predictions[~data.is_problematic],
                                                     data.targets[~data.is_problematic]))
     return [Value(name, float(v), value_spec.render(f"errors/{name}", ctx.dataset)) for name, v in values]
 
 
-def _write_report(row: dict, ctx: Context, top1: float) -> None:
+def _write_report(row: dict, ctx: Context, settings: ErrorSettings, top1: float) -> None:
     """The per-model report, where the published stats CSV is given."""
-    published = _flag("errors_published_csv")
+    published = settings.published_csv
     if not published:
         return
     from jaxquba.error_analysis import report
-    out_dir = Path(_flag("output_dir", ".")).expanduser() / "errors" / ctx.model.name
+    out_dir = Path(settings.report_dir).expanduser() / ctx.model.name
     report.write([{**row, "model_dir_id": f"jaxquba--{ctx.model.name}", "top1_val_acc": top1}], published, out_dir)
 
 
 ERRORS = register(Dimension(
     "errors", "error classification (Peychev et al. 2023): multi-label accuracy and error-type counts/shares",
-    _passes, _reduce, suite="errors"))
+    _passes, _reduce, suite=SUITE))

@@ -26,7 +26,8 @@ probability heads are used as they come (``probs_input=True``); the attacks act 
 ``quba_paper`` and in pixel space under ``pixel``. Every value's spec names the protocol, e.g.
 ``adv_rob@imagenet2012:validation[protocol=quba_paper@v1,attacks=fgsm(...)+pgd(...)]``.
 
-Settings (absl flags, defined here so that the app knows them at parse time):
+Settings (:class:`QubaDatasets`, in the dimensions' ``Context`` as study ``quba``; the app builds them from its
+flags, :mod:`jaxquba.app.study_flags`):
 
 * ``--quba_imagenet_c``: where C-Rob's corrupted images come from; the C-Rob specs say it as
   ``corruptions=<source>,pipeline=<pipeline>``:
@@ -58,7 +59,6 @@ import dataclasses
 from typing import Callable, Mapping
 
 import numpy as np
-from absl import flags
 
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.dimensions.accuracy import view_accuracy
@@ -80,20 +80,9 @@ from jaxquba.zoo import DataConfig
 
 IMAGENET_C_VIEWS, IMAGENET_C_MODEL_INPUT, IMAGENET_C_TFDS = "views", "model_input", "tfds"
 ON_DEVICE = (IMAGENET_C_VIEWS, IMAGENET_C_MODEL_INPUT)
+SUITE = "quba"
 RANKABLE_PIPELINES = ("release", "release_files")
 """C-Rob pipelines that reproduce the published protocol's data (the report ranks only these among the published)."""
-FLAGS = flags.FLAGS
-flags.DEFINE_string("quba_imagenet_c", IMAGENET_C_VIEWS,
-                    "C-Rob data: 'views' (15x5 corruptions computed on the device from the reference images as the "
-                    "ImageNet-C release was made and is read: 224 px, JPEG q85, the model's transform), "
-                    "'model_input' (corruptions of the model's own input, no JPEG; not the published protocol), "
-                    "'tfds' (imagenet2012_corrupted) or the root of the ImageNet-C JPEG release "
-                    "(ROOT/<corruption>/<severity>/<wnid>/*.JPEG).")
-flags.DEFINE_string("quba_in_to_in9", None,
-                    "Path of in_to_in9.json (MadryLab/backgrounds_challenge), the ImageNet -> ImageNet-9 class map "
-                    "object focus needs.")
-flags.DEFINE_string("quba_imagenet_r", "imagenet_r", "ImageNet-R dataset spec (tfds name or folder:PATH).")
-
 # ---------------------------------------------------------------------------------------------------------------
 # Data settings.
 
@@ -111,14 +100,6 @@ class QubaDatasets:
     cue_conflict: str = "mvh_cue_conflict"
     mixed_same: str = "imagenet9:mixed_same"
     mixed_rand: str = "imagenet9:mixed_rand"
-
-    @classmethod
-    def from_flags(cls) -> "QubaDatasets":
-        """The ``--quba_*`` flags where they have been parsed (the app), else the defaults."""
-        if not FLAGS.is_parsed():
-            return cls()
-        return cls(imagenet_c=FLAGS.quba_imagenet_c, in_to_in9=FLAGS.quba_in_to_in9,
-                   imagenet_r=FLAGS.quba_imagenet_r)
 
     @property
     def on_device(self) -> bool:
@@ -217,8 +198,13 @@ def parameters_millions(num_params: int) -> float:
 # ---------------------------------------------------------------------------------------------------------------
 # The dimensions.
 
-def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_flags) -> list[Dimension]:
-    """The eight QUBA dimensions besides accuracy; ``datasets`` is read when passes are planned."""
+def settings_of(ctx: Context) -> QubaDatasets:
+    """The run's QUBA settings (the defaults where the run gave none)."""
+    return ctx.study(SUITE, QubaDatasets)
+
+
+def make_dimensions(datasets: Callable[[Context], QubaDatasets] = settings_of) -> list[Dimension]:
+    """The eight QUBA dimensions besides accuracy; ``datasets(ctx)`` gives their data settings."""
 
     def calibration_reduce(outputs, ctx):
         out = outputs[ctx.dataset]
@@ -255,7 +241,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
                 Value("acc_pgd", acc_pgd, value_spec("top1", ctx.dataset, ctx, view=pgd.name))]
 
     def corruption_passes(ctx):
-        d = datasets()
+        d = datasets(ctx)
         clean = Pass.of(ctx.dataset, [CLEAN], ["top1"])
         if d.on_device:
             views = list(corruption_views(ctx.model.data, d.imagenet_c).values())
@@ -264,7 +250,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
         return (clean,) + tuple(Pass.of(spec, [CLEAN], ["top1"]) for spec in d.corrupted_sets().values())
 
     def corruption_reduce(outputs, ctx):
-        d = datasets()
+        d = datasets(ctx)
         clean = clean_accuracy(outputs, ctx)
         acc = corruption_accuracies(outputs, ctx, d)
         source = d.c_rob_source
@@ -276,12 +262,12 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
         return values
 
     def ood_passes(ctx):
-        d = datasets()
+        d = datasets(ctx)
         return ((Pass.of(ctx.dataset, [CLEAN], ["top1"]), Pass.of(d.imagenet_r, [CLEAN], [HEAD_IMAGENET_R]))
                 + tuple(Pass.of(spec, [CLEAN], [HEAD_DECISION16]) for spec in d.mvh.values()))
 
     def ood_reduce(outputs, ctx):
-        d = datasets()
+        d = datasets(ctx)
         clean = clean_accuracy(outputs, ctx)
         acc = {name: view_accuracy(outputs[spec], head=HEAD_DECISION16) for name, spec in d.mvh.items()}
         acc["imagenet_r"] = view_accuracy(outputs[d.imagenet_r], head=HEAD_IMAGENET_R)
@@ -293,12 +279,12 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
                    for name in robustness.OOD_DATASETS])
 
     def object_focus_passes(ctx):
-        d = datasets()
+        d = datasets(ctx)
         d.in9_map()  # a missing or unreadable map skips the dimension before any work
         return tuple(Pass.of(spec, [CLEAN], ["top1"]) for spec in (ctx.dataset, d.mixed_same, d.mixed_rand))
 
     def object_focus_reduce(outputs, ctx):
-        d = datasets()
+        d = datasets(ctx)
         table = d.in9_map()
         clean = clean_accuracy(outputs, ctx)
         same, rand = (top_k_accuracy(in9_predictions(outputs[s].views[CLEAN.name]["top1"], table), outputs[s].labels)
@@ -309,7 +295,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
                 Value("acc_mixed_rand", rand, value_spec("top1_in9", d.mixed_rand, ctx))]
 
     def shape_bias_reduce(outputs, ctx):
-        spec = datasets().cue_conflict
+        spec = datasets(ctx).cue_conflict
         out = outputs[spec]
         if "texture_label" not in out.extras:
             raise UserError(f"{spec} has no texture labels; use the model-vs-human cue-conflict set (mvh_cue_conflict)")
@@ -339,7 +325,7 @@ def make_dimensions(datasets: Callable[[], QubaDatasets] = QubaDatasets.from_fla
         Dimension("object_focus", "Obj. Foc. = 1 - (acc mixed_same - acc mixed_rand) / clean, ImageNet-9",
                   object_focus_passes, object_focus_reduce),
         Dimension("shape_bias", "Shape Bias on model-vs-human cue-conflict (16-class decisions)",
-                  lambda ctx: (Pass.of(datasets().cue_conflict, [CLEAN], [HEAD_DECISION16]),), shape_bias_reduce),
+                  lambda ctx: (Pass.of(datasets(ctx).cue_conflict, [CLEAN], [HEAD_DECISION16]),), shape_bias_reduce),
         Dimension("parameters", "Params = parameter count in millions, rounded to 0.1", lambda ctx: (),
                   parameters_reduce),
     ]
