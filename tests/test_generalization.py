@@ -142,9 +142,10 @@ def test_published_population_correlations_have_the_studys_signs():
 
 
 def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
-    from jaxquba.dimensions import generalization as G
+    from jaxquba.generalization import dimensions as G
     from jaxquba import zoo
-    from jaxquba.dimensions.base import Context, resolve
+    from jaxquba.dimensions.base import Context, Pass
+    from jaxquba.studies import resolve
     from jaxquba.protocols import PROTOCOLS
     from jaxquba.zoo import DataConfig
 
@@ -154,12 +155,12 @@ def test_p2_suite_data_configs_and_dataset_layouts(tmp_path):
 
     model = DataConfig(input_size=240, crop_pct=0.9, interpolation="bicubic", mean=(0.5,) * 3, std=(0.5,) * 3)
     datasets = G.P2Datasets(imagenet_c_root=str(tmp_path / "inc"))
-    val = G.pass_data_config("imagenet2012", model, datasets)
+    val = Pass.of("imagenet2012", [], [], G.pass_preprocess("imagenet2012", datasets)).data_config(model)
     assert (val.input_size, val.crop_pct * 256, val.interpolation) == (224, 224, "bilinear")  # Resize 256 -> 224
     assert val.mean == (0.5,) * 3  # normalisation stays the model's
     specs = datasets.imagenet_c()
     assert len(set(specs.values())) == 95 and specs[("fog", 3)] == f"folder:{tmp_path / 'inc' / 'fog' / '3'}"
-    assert G.pass_data_config(specs[("fog", 3)], model, datasets).crop_pct == 1.0  # as stored
+    assert G.pass_preprocess(specs[("fog", 3)], datasets)["crop_pct"] == 1.0  # as stored
     assert G.P2Datasets().imagenet_c()[("saturate", 5)] == "imagenet2012_corrupted/saturate_5"
 
     with pytest.raises(UserError, match="--p2_imagenet_cbar"):

@@ -29,12 +29,13 @@ from jaxquba import engine as E
 from jaxquba.data.pipeline import host_batches
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.data.registry import open_source
-from jaxquba.dimensions import generalization as G
-from jaxquba.dimensions.base import Context, resolve
+from jaxquba.dimensions.base import Context, Pass
 from jaxquba.generalization import benchmarks
+from jaxquba.generalization import dimensions as G
 from jaxquba.generalization.table import results_table, side_by_side
 from jaxquba.models import Classifier
 from jaxquba.protocols import PROTOCOLS
+from jaxquba.studies import resolve
 
 N_VAL = 3  # reference (IN-val stand-in) images
 N_MOCK = 2  # tfds mock examples per dataset
@@ -232,7 +233,7 @@ def stand_in_classifier(spec) -> Classifier:
 def test_many_view_probes_through_the_engine(lite0, shared_data, tmp_path):
     clf = stand_in_classifier(lite0.spec)
     photos, _ = sample_photos(shared_data, 4)
-    config = G.pass_data_config("folder:x", lite0.spec.data, G.P2Datasets())
+    config = Pass.of("folder:x", [], [], G.pass_preprocess("folder:x", G.P2Datasets())).data_config(lite0.spec.data)
     transform = make_eval_transform(config)
     clean = np.stack([transform(im) for im in photos.values()]).astype(np.float32) / 255
     own = np.asarray(clf.apply(clf.params, clean)).argmax(1)  # labels = the clean predictions: clean acc 100 %

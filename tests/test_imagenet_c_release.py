@@ -157,7 +157,7 @@ def test_c_rob_plans_the_release_preprocessing_and_names_its_pipeline(imagenet_c
 
     from jaxquba import zoo
     from jaxquba.app.planning import DatasetState, plan_model
-    from jaxquba.dimensions import quba as Q
+    from jaxquba.quba import dimensions as Q
     from jaxquba.engine import Outputs
     from jaxquba.protocols import PROTOCOLS
 
@@ -200,7 +200,7 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
 
     from jaxquba import zoo
     from jaxquba.app.planning import DatasetState, plan_model
-    from jaxquba.dimensions import generalization as G
+    from jaxquba.generalization import dimensions as G
     from jaxquba.engine import Outputs
     from jaxquba.protocols import PROTOCOLS
 
@@ -226,7 +226,7 @@ def test_generalization_study_views_are_release_files_fed_as_stored():
 def test_older_c_rob_specs_are_read_by_their_source():
     """Specs written before the pipeline field: their ``views`` were model-input corruptions (not comparable),
     ``tfds`` regenerates the sets (not comparable), a release root is the published data."""
-    from jaxquba.dimensions.quba import c_rob_not_comparable
+    from jaxquba.quba.dimensions import c_rob_not_comparable
     assert c_rob_not_comparable("c_rob@demo[protocol=quba_paper@v1,corruptions=views]")
     assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=tfds:imagenet2012_corrupted]")
     assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=release:/data/imagenet-c]") is None

@@ -22,22 +22,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("jaxquba", "converters")
 
+# The studies, one package each: one layer, whose packages never import one another (no study uses another's output).
+STUDIES = ("jaxquba.quba", "jaxquba.generalization", "jaxquba.error_analysis")
+
 # (layer, module prefixes), lowest first. A module of a layer imports only modules of its layer or of layers above
 # it in this list.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("jaxquba", "jaxquba.errors", "jaxquba.protocols", "jaxquba.store")),
     ("metrics", ("jaxquba.metrics",)),
     ("model registry", ("jaxquba.zoo",)),
-    ("model families", ("jaxquba.models", "jaxquba.zeroshot.heads", "jaxquba.zeroshot.tokenizer")),
+    ("model families", ("jaxquba.models", "jaxquba.zeroshot")),
     ("converters", ("converters",)),
     ("loader", ("jaxquba.loader",)),
     ("views", ("jaxquba.views",)),
     ("data", ("jaxquba.data",)),
     ("engine", ("jaxquba.engine",)),
-    ("dimension framework", ("jaxquba.dimensions.base", "jaxquba.dimensions.heads", "jaxquba.dimensions.accuracy",
-                             "jaxquba.dimensions.views")),
-    ("studies", ("jaxquba.dimensions", "jaxquba.quba", "jaxquba.report", "jaxquba.generalization",
-                 "jaxquba.error_analysis", "jaxquba.zeroshot")),
+    ("dimension framework", ("jaxquba.dimensions",)),
+    ("studies", STUDIES),
+    ("study index", ("jaxquba.studies",)),
+    ("run report", ("jaxquba.report",)),
     ("app and tools", ("jaxquba.main", "jaxquba.app", "converters.parity", "jaxquba.testing")),
 )
 
@@ -156,3 +159,13 @@ def test_no_lower_layer_imports_a_higher_one():
               for m, targets in import_graph(module_files()).items() for t in sorted(targets)
               if layer_of(t) is not None and layer_of(m) is not None and layer_of(t) > layer_of(m)]
     assert upward == []
+
+
+def study_of(module: str) -> str | None:
+    return next((s for s in STUDIES if module == s or module.startswith(s + ".")), None)
+
+
+def test_no_study_imports_another():
+    across = [f"{m} imports {t}" for m, targets in import_graph(module_files()).items() for t in sorted(targets)
+              if study_of(m) and study_of(t) and study_of(m) != study_of(t)]
+    assert across == []

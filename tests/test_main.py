@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxquba.dimensions.base import Pass, merge_passes, resolve
+from jaxquba.dimensions.base import Pass, merge_passes
 from jaxquba.errors import UserError
+from jaxquba.studies import resolve
 from jaxquba.views.base import CLEAN, View
 
 REPO = Path(__file__).resolve().parent.parent

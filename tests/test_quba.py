@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxquba import quba
+from jaxquba.quba import score as quba
 from jaxquba.errors import UserError
 
 

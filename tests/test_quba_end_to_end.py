@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from jaxquba.testing import quba_data as Q
-from jaxquba import quba
+from jaxquba.quba import score as quba
 from jaxquba.metrics.robustness import gmean
 
 REPO = Path(__file__).resolve().parent.parent

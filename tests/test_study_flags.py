@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from jaxquba import zoo
-from jaxquba.dimensions import errors as E
-from jaxquba.dimensions import generalization as G
-from jaxquba.dimensions import quba as Q
+from jaxquba.error_analysis import dimensions as E
+from jaxquba.generalization import dimensions as G
+from jaxquba.quba import dimensions as Q
 from jaxquba.dimensions.base import Context
 from jaxquba.protocols import PROTOCOLS
 

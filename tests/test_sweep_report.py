@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxquba import collate, quba
+from jaxquba import collate
+from jaxquba.quba import score as quba
 
 REPO = Path(__file__).resolve().parent.parent
 

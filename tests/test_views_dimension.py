@@ -9,9 +9,10 @@ import pytest
 import jaxquba.models  # noqa: F401  (the built-in registry)
 from jaxquba import zoo
 from jaxquba.app.planning import DatasetState, plan_model
-from jaxquba.dimensions.base import Context, resolve
+from jaxquba.dimensions.base import Context
 from jaxquba.engine import Outputs
 from jaxquba.errors import UserError
+from jaxquba.studies import resolve
 from jaxquba.protocols import PROTOCOLS
 
 SPECS = "corrupt(name=fog,severity=3),fgsm(eps=4,space=pixel)"

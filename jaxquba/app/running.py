@@ -211,10 +211,10 @@ def run(settings) -> dict[str, Any]:
 
     import jaxquba.loader  # noqa: F401  (the built-in model registry, before names are resolved)
     from jaxquba import __version__, protocols, run_checks, zoo
-    from jaxquba.dimensions.base import resolve
     from jaxquba.engine import make_mesh
     from jaxquba.errors import UserError
     from jaxquba.store import Store, write_json_atomic
+    from jaxquba.studies import resolve
 
     if not settings.model:
         raise UserError("no model given: pass --model=NAME (see --list_models), or --demo")

@@ -13,11 +13,11 @@ from typing import Any
 
 from absl import flags
 
-from jaxquba.dimensions import errors as error_study
-from jaxquba.dimensions import generalization as bias_study
-from jaxquba.dimensions import quba as quba_study
+from jaxquba.error_analysis import dimensions as error_study
+from jaxquba.generalization import dimensions as bias_study
+from jaxquba.quba import dimensions as quba_study
 
-# QUBA (jaxquba.dimensions.quba.QubaDatasets).
+# QUBA (jaxquba.quba.dimensions.QubaDatasets).
 flags.DEFINE_string("quba_imagenet_c", quba_study.IMAGENET_C_VIEWS,
                     "C-Rob data: 'views' (15x5 corruptions computed on the device from the reference images as the "
                     "ImageNet-C release was made and is read: 224 px, JPEG q85, the model's transform), "
@@ -29,7 +29,7 @@ flags.DEFINE_string("quba_in_to_in9", None,
                     "object focus needs.")
 flags.DEFINE_string("quba_imagenet_r", "imagenet_r", "ImageNet-R dataset spec (tfds name or folder:PATH).")
 
-# The generalization (bias) study (jaxquba.dimensions.generalization.P2Datasets).
+# The generalization (bias) study (jaxquba.generalization.dimensions.P2Datasets).
 flags.DEFINE_string("p2_imagenet_c", None, "Root of the ImageNet-C JPEG release for the generalization study "
                     "(ROOT/<corruption>/<severity>/<wnid>/*), or 'views': the 19 x 5 corruptions computed on the "
                     "device from the reference images as the release was made (224 px, JPEG q85) and fed as stored; "
@@ -37,7 +37,7 @@ flags.DEFINE_string("p2_imagenet_c", None, "Root of the ImageNet-C JPEG release 
 flags.DEFINE_string("p2_imagenet_cbar", None, "Root of ImageNet-C-bar (ROOT/<corruption>/<severity folder>/<wnid>/*, "
                     "5 severity folders per corruption); it is not in tfds.")
 
-# The error study (jaxquba.dimensions.errors.ErrorSettings).
+# The error study (jaxquba.error_analysis.dimensions.ErrorSettings).
 flags.DEFINE_string("errors_multilabel", error_study.TFDS, f"Multi-label annotations: '{error_study.TFDS}' "
                     f"({error_study.MULTILABEL_DATASET}, needs ImageNet) or a JSON list of records with the tfds "
                     "field names (file_name, original_label, correct_multi_labels, unclear_multi_labels, "

@@ -12,8 +12,9 @@ cue-conflict) use it as the clean reference of their ratios. :func:`merge_passes
 dimension by dataset and view, so one clean pass of a dataset feeds accuracy, calibration and class balance, and
 each (dataset, view) is computed once with the union of the heads asked for.
 
-Dimensions register by name (:func:`register`); importing :mod:`jaxquba.dimensions` imports every module in it, so
-``--dimensions=accuracy,calibration`` finds them.
+Dimensions register by name (:func:`register`) as their modules are imported: the framework's own (accuracy,
+views) in :mod:`jaxquba.dimensions`, each study's in its package; :mod:`jaxquba.studies` imports them all and
+resolves ``--dimensions=accuracy,calibration``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from jaxquba.engine import Outputs, ViewRequest
-from jaxquba.errors import UserError, closest
 from jaxquba.protocols import Protocol
 from jaxquba.views.base import View
 from jaxquba.zoo import DataConfig, ModelSpec
@@ -113,28 +113,9 @@ def register(dimension: Dimension) -> Dimension:
     return dimension
 
 
-def all_dimensions() -> list[Dimension]:
-    import jaxquba.dimensions  # noqa: F401  (importing registers every dimension module)
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
-
-
-def resolve(names: str | Iterable[str]) -> list[Dimension]:
-    """Dimensions by name (a comma list; ``all`` = the ``quba`` suite; a suite name = its dimensions); an unknown
-    name raises UserError with the closest names."""
-    known = {d.name: d for d in all_dimensions()}
-    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
-    suites: dict[str, list[str]] = {}
-    for d in known.values():
-        suites.setdefault(d.suite, []).append(d.name)
-    suites["all"] = suites.get("quba", [])
-    names = [m for n in names for m in (suites[n] if n in suites and n not in known else [n])]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        hints = {n: closest(n, known) for n in unknown}
-        raise UserError("unknown dimension(s) " + ", ".join(
-            f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items())
-            + f". Known: {', '.join(known)}; or a suite: {', '.join(sorted(suites))}.")
-    return [known[n] for n in dict.fromkeys(names)]
+def registered() -> dict[str, Dimension]:
+    """name -> every dimension registered so far (:mod:`jaxquba.studies` imports them all)."""
+    return dict(_REGISTRY)
 
 
 def merge_passes(passes: Iterable[Pass]) -> dict[str, tuple[ViewRequest, ...]]:

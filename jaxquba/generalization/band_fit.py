@@ -16,7 +16,7 @@ A Gaussian ``g(x) = A exp(-(x - mu)^2 / (2 s^2))`` is fitted to (frequency index
 The ``_norm`` variant runs the same fit on accuracies divided by the clean accuracy (so the threshold is half the
 clean accuracy). The study's post-processing is not published; this reading is the spec's inference, and it
 reproduces every (bw_norm, cf_norm, pns_norm) triple of the published table from an integer threshold vector
-(tests/test_band_fit.py).
+(tests/test_generalization_band_fit.py).
 
 Two modes (``mode``):
 

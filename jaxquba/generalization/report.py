@@ -37,7 +37,7 @@ SUITE_PREFIX = "p2_"
 
 def rows_from_summary(summary: Mapping[str, Any], mode: str = "p2_paper") -> dict[str, dict[str, float]]:
     """{model: results-table row} from the app's summary (the P2 dimensions' values)."""
-    from jaxquba.dimensions.generalization import table_row
+    from jaxquba.generalization.dimensions import table_row
     rows = {}
     for entry in summary["models"]:
         values = {r["name"]: r["value"] for r in entry["results"] if r["dimension"].startswith(SUITE_PREFIX)}

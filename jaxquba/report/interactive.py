@@ -24,7 +24,8 @@ from etils import epath
 from scipy.stats import spearmanr
 
 import jaxquba
-from jaxquba import collate, quba
+from jaxquba import collate
+from jaxquba.quba import score
 from jaxquba.store import write_bytes_atomic
 
 # Correlations need at least this many models with both values; below it a cell stays empty.
@@ -103,7 +104,7 @@ def published_match(model: str) -> int | None:
 def _rank_notes(evaluated: pd.DataFrame, tidy: pd.DataFrame, complete: pd.Series) -> list[str]:
     """Per run: why it has no QUBA or no rank among the published ("" where it has both): dimensions missing, or a
     C-Rob measured on data that is not the published protocol's (:func:`c_rob_not_comparable`)."""
-    from jaxquba.dimensions.quba import c_rob_not_comparable
+    from jaxquba.quba.dimensions import c_rob_not_comparable
     crob = tidy[tidy["column"] == "C-Rob."].drop_duplicates(list(collate.WIDE_KEY), keep="last")
     specs = dict(zip(map(tuple, crob[list(collate.WIDE_KEY)].to_numpy().tolist()), crob["spec"]))
     notes = []
@@ -127,9 +128,9 @@ def _headline_columns(tidy: pd.DataFrame, dimensions) -> list[str]:
 
 def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
     """Everything the page draws, as JSON-able data."""
-    published = quba.published_table()
-    nine = list(quba.COLUMNS)
-    directions = np.array([d.direction for d in quba.DIMENSIONS], np.float64)
+    published = score.published_table()
+    nine = list(score.COLUMNS)
+    directions = np.array([d.direction for d in score.DIMENSIONS], np.float64)
     evaluated = wide.copy()
     for column in nine:
         if column not in evaluated.columns:
@@ -139,10 +140,10 @@ def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
     evaluated["published_rank"] = np.nan
     evaluated["rank_note"] = _rank_notes(evaluated, tidy, complete)
     if complete.any():
-        scores = quba.quba_scores(evaluated.loc[complete, nine].to_numpy(np.float64))
+        scores = score.quba_scores(evaluated.loc[complete, nine].to_numpy(np.float64))
         evaluated.loc[complete, "QUBA"] = scores
         ranked = complete & (evaluated["rank_note"] == "")
-        evaluated.loc[ranked, "published_rank"] = quba.published_ranks(evaluated.loc[ranked, "QUBA"].to_numpy())
+        evaluated.loc[ranked, "published_rank"] = score.published_ranks(evaluated.loc[ranked, "QUBA"].to_numpy())
     evaluated["published_row"] = [published_match(m) for m in evaluated["model"]]
 
     population = published[nine].to_numpy(np.float64)
@@ -166,7 +167,7 @@ def page_data(wide: pd.DataFrame, tidy: pd.DataFrame) -> dict:
         "generated": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
         "version": jaxquba.__version__,
         "dimensions": [{"column": d.column, "key": d.key, "direction": d.direction, "mean": d.mean, "std": d.std,
-                        "weight": d.default_weight} for d in quba.DIMENSIONS],
+                        "weight": d.default_weight} for d in score.DIMENSIONS],
         "published": _records(published.drop(columns=["key_inferred"], errors="ignore")),
         "evaluated": _records(evaluated),
         "value_columns": [c for c in nine if c in value_columns] + [c for c in value_columns if c not in nine],

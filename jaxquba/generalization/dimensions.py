@@ -138,11 +138,6 @@ def pass_preprocess(dataset: str, datasets: P2Datasets) -> dict:
             "crop_pct": 1.0 if stored else P2_INPUT_SIZE / P2_RESIZE}
 
 
-def pass_data_config(dataset: str, model_data: DataConfig, datasets: P2Datasets) -> DataConfig:
-    """The host preprocessing of a P2 pass on ``dataset`` for a model whose own is ``model_data``."""
-    return dataclasses.replace(model_data, **pass_preprocess(dataset, datasets))
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Reductions.
 

@@ -53,7 +53,7 @@ def direct_stats(shared_data, records):
     """The error analysis on predictions computed here, without engine, store or app."""
     from jaxquba.data.folder import FolderSource
     from jaxquba.data.preprocess import make_eval_transform
-    from jaxquba.dimensions import errors
+    from jaxquba.error_analysis import dimensions as errors
     from jaxquba.error_analysis import analysis, inputs
     from jaxquba.loader import load_classifier
 
@@ -88,13 +88,13 @@ def test_app_values_equal_direct_error_analysis(app_run):
 
 
 def test_missing_multilabels_name_how_to_get_them(tmp_path):
-    from jaxquba.dimensions import errors
+    from jaxquba.error_analysis import dimensions as errors
     with pytest.raises(UserError, match="imagenet2012_multilabel.*ILSVRC2012_img_val.tar.*--errors_multilabel"):
         errors.load_multilabels(errors.TFDS, str(tmp_path))
 
 
 def test_images_without_multilabels_are_a_user_error():
-    from jaxquba.dimensions import errors
+    from jaxquba.error_analysis import dimensions as errors
     from jaxquba.error_analysis import inputs
     data = inputs.from_records(mock_records(["a.JPEG", "b.JPEG"], [1, 2]))
     with pytest.raises(UserError, match="none of the evaluated images"):

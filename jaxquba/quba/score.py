@@ -27,7 +27,6 @@ import functools
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from typing import Sequence
@@ -35,7 +34,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from jaxquba.errors import UserError, closest, run_cli
+from jaxquba.errors import UserError, closest
 
 
 @dataclass(frozen=True)
@@ -223,7 +222,3 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
 def _plain(value):
     """A row identity as JSON has it (numpy integers become ints)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-if __name__ == "__main__":
-    run_cli(lambda: main(sys.argv[1:]))

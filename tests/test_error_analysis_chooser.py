@@ -14,10 +14,10 @@ import pytest
 from jaxquba import models, zoo
 from jaxquba.data.folder import FolderSource
 from jaxquba.data.preprocess import make_eval_transform
+from jaxquba.error_analysis.chooser import ClipChooser, clip_encoders, source_image_lookup
 from jaxquba.error_analysis.oov import OOVRule, Query, proposals_for
 from jaxquba.error_analysis.wordnet import imagenet_wnids
 from jaxquba.models import clip as clip_models
-from jaxquba.zeroshot.chooser import ClipChooser, clip_encoders, source_image_lookup
 from jaxquba.zeroshot.heads import encode_prompts
 
 TINY = zoo.ModelSpec(name="tiny_clip.chooser_test", family="clip", num_params=0, output="probs",

@@ -150,7 +150,7 @@ def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same
     from jaxquba.data.preprocess import make_eval_transform
     from jaxquba.error_analysis.oov import OOVRule
     from jaxquba.loader import load_classifier
-    from jaxquba.zeroshot.chooser import ClipChooser, clip_encoders, source_image_lookup
+    from jaxquba.error_analysis.chooser import ClipChooser, clip_encoders, source_image_lookup
     clip = load_classifier(settings.clip_model, weights=settings.clip_weights)
     full_names = {Path(n).name: n for n in data.file_names}
     lookup = source_image_lookup(registry.open_source(spec, data_dir), make_eval_transform(clip.spec.data),
