@@ -80,7 +80,7 @@ def reference_pass(name: str) -> list[tuple[int, tuple]]:
     preprocessing, the side of its images and its view requests."""
     from jaxquba import protocols, zoo
     from jaxquba.app import planning
-    from jaxquba.dimensions.base import resolve
+    from jaxquba.studies import resolve
 
     settings = types.SimpleNamespace(datasets=["demo"], data_dir=None, seed=0, views="")
     datasets = {}

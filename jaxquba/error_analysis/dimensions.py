@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from etils import epath
 
 from jaxquba import value_spec
 from jaxquba.dimensions.accuracy import HEADS
@@ -195,7 +196,7 @@ def _write_report(row: dict, ctx: Context, settings: ErrorSettings, top1: float)
     if not published:
         return
     from jaxquba.error_analysis import report
-    out_dir = Path(settings.report_dir).expanduser() / ctx.model.name
+    out_dir = epath.Path(settings.report_dir).expanduser() / ctx.model.name  # local, or remote (gs://) as the run's
     report.write([{**row, "model_dir_id": f"jaxquba--{ctx.model.name}", "top1_val_acc": top1}], published, out_dir)
 
 
