@@ -4,7 +4,7 @@ network only adds depth)."""
 
 import pytest
 
-from parity_util import assert_parity, check_timm, parity_logits, small_variant
+from parity_util import assert_parity, check_timm, check_torchvision, parity_logits, small_variant
 
 CASES = [
     "resnet18.a1_in1k",  # basic blocks
@@ -33,3 +33,9 @@ SMALL = (1, 1, 1, 1)
                                   "senet154.gluon_in1k"])
 def test_resnet_variant_parity(name, timm_module, shared_data):
     check_timm(timm_module, small_variant(name, depths=SMALL), shared_data, n_images=1, layers=SMALL)
+
+
+def test_dino_resnet50_rows_read_torchvisions_layout(timm_module, shared_data):
+    """ResNet50-DINO-LP's weights are DINO's torchvision-layout ResNet-50 with its linear classifier as ``fc``: the
+    published spec against torchvision's resnet50 (random init), through the spec's bicubic Resize 256 / crop 224."""
+    check_torchvision(timm_module, "ResNet50-DINO-LP", "resnet50", shared_data, n_images=1)

@@ -215,3 +215,11 @@ for _arch, (_block, _depths, _variant, _num_params) in _ARCHS.items():
     for _tag, _data, _file in _RELEASE_TAGS.get(_arch, ()):
         zoo.register(zoo.ModelSpec(name=f"{_arch}.{_tag}", family="resnet", config=_config, data=_data,
                                    num_params=_num_params, url=_RSB_RELEASE + _file))
+
+# The published table's DINO ResNet-50 rows, known by their published names only (the peer's model loading code):
+# ResNet50-DINO-LP is DINO's self-supervised ResNet-50 (torch.hub facebookresearch/dino dino_resnet50, torchvision's
+# layout) with DINO's released linear classifier as ``fc``; ResNet50-DINO-FT is the peer's own fine-tune of it,
+# never published. Both read images as the peer feeds them: Resize 256 bicubic, CenterCrop 224, ImageNet mean/std.
+for _name in ("ResNet50-DINO-LP", "ResNet50-DINO-FT"):
+    zoo.register(zoo.ModelSpec(name=_name, family="resnet", config=zoo.config(block="bottleneck", depths=(3, 4, 6, 3)),
+                               data=_GLUON, num_params=_ARCHS["resnet50"][3]))
