@@ -38,9 +38,9 @@ flags, :mod:`jaxquba.app.study_flags`):
     truncates to uint8, JPEG-encodes and decodes at quality 85, then applies the model's own eval transform
     (Pillow's resize with its interpolation, centre crop) to the decoded image. Needs no download.
   - ``model_input`` (pipeline ``model_input``): the corruptions computed on the model's own preprocessed input and
-    fed straight to the model (no JPEG, no second transform). Cheaper, but not the published protocol: on 200
-    photos with tf_efficientnet_lite0 it moves a corruption's C-Rob by up to +0.13 (contrast) and -0.08 (blurs),
-    +0.034 on average; the report does not rank it among the published models.
+    fed straight to the model (no JPEG, no second transform). Cheaper, but not the published protocol: with
+    tf_efficientnet_lite0 on the 500 shared photos it raises a corruption's C-Rob by +0.02 (pixelate) to +0.16
+    (impulse noise) (docs/IMAGENET_C.md); the report does not rank it among the published models.
   - ``tfds`` (pipeline ``tfds``): tfds ``imagenet2012_corrupted/<c>_<s>`` (tfds regenerates the corruptions its
     own way; not ranked among the published either).
   - a path ``ROOT`` of the ImageNet-C JPEG release (pipeline ``release_files``; ``ROOT/<corruption>/<severity>/
