@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxquba import zoo
 from jaxquba.models import layers, register_family
-from jaxquba.models.vit import Block
+from jaxquba.models.vit import LN_EPS, Block
 
 LN_EPS = 1e-6
 
@@ -90,7 +90,7 @@ class ConVit(nn.Module):
             if i < self.local_up_to_layer:
                 x = GPSABlock(self.num_heads, self.dtype, name=f"blocks_{i}")(x)
             else:
-                x = Block(self.num_heads, 4.0, False, False, self.dtype, name=f"blocks_{i}")(x)
+                x = Block(self.num_heads, 4.0, False, False, LN_EPS, self.dtype, name=f"blocks_{i}")(x)
         x = layers.layer_norm(LN_EPS, self.dtype, name="norm")(x[:, 0])
         return layers.dense(self.num_classes, self.dtype, name="head")(x)
 

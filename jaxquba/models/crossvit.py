@@ -18,7 +18,7 @@ import numpy as np
 from jaxquba import zoo
 from jaxquba.models import layers, register_family
 from jaxquba.models.cait import ClassAttention
-from jaxquba.models.vit import Block
+from jaxquba.models.vit import LN_EPS, Block
 
 LN_EPS = 1e-6
 CUBIC_A = -0.75  # PyTorch's bicubic coefficient
@@ -77,7 +77,8 @@ class MultiScaleBlock(nn.Module):
         outs = []
         for b, x in enumerate(xs):
             for i in range(self.depths[b]):
-                x = Block(self.num_heads[b], self.mlp_ratio, True, False, self.dtype, name=f"blocks_{b}_{i}")(x)
+                x = Block(self.num_heads[b], self.mlp_ratio, True, False, LN_EPS, self.dtype,
+                          name=f"blocks_{b}_{i}")(x)
             outs.append(x)
         fused = []
         for b in range(2):

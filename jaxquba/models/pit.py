@@ -50,7 +50,8 @@ class PoolingVisionTransformer(nn.Module):
             _, h, w, _ = x.shape
             tokens = jnp.concatenate([cls, x.reshape(b, h * w, width)], axis=1)
             for i in range(depth):
-                tokens = Block(heads, 4.0, True, False, self.dtype, name=f"transformers_{stage}_blocks_{i}")(tokens)
+                tokens = Block(heads, 4.0, True, False, LN_EPS, self.dtype,
+                               name=f"transformers_{stage}_blocks_{i}")(tokens)
             cls, x = tokens[:, :1], tokens[:, 1:].reshape(b, h, w, width)
         cls = layers.layer_norm(LN_EPS, self.dtype, name="norm")(cls[:, 0])
         return layers.dense(self.num_classes, self.dtype, name="head")(cls)
