@@ -203,7 +203,7 @@ class Engine:
         self._batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
         self.memory_limit_bytes = memory_limit_bytes or device_memory_bytes()
         self._steps: dict[tuple, Callable] = {}
-        self._executables: dict[tuple[int, int], Callable] = {}  # (step, image size) -> its compiled program
+        self._executables: dict[tuple, Callable] = {}  # (step, batch structure and shapes) -> its compiled program
         # One record per compiled step: {"views", "image_size", "seconds"}; seconds of the step's first call (trace,
         # compile or load from the persistent cache, dispatch), which is what a user waits before the first batch.
         self.compile_seconds: list[dict[str, Any]] = []
@@ -278,9 +278,14 @@ class Engine:
         gathered: list[dict] = []
         pending = None
         for batch in self._device_batches(reader, start, stop, size):
-            executable = self._executables.get((id(step), size))
+            # A compiled program takes exactly the shapes it was compiled for: datasets whose extras differ (ReaL's
+            # label sets, say) need programs of their own, as jit would trace them anew.
+            leaves, treedef = jax.tree.flatten(batch)
+            key = (id(step), treedef, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+            executable = self._executables.get(key)
             if executable is None:
                 executable = self._compile(step, batch, size, len(requests), status)
+                self._executables[key] = executable
             outputs = executable(self.params, batch)  # dispatched asynchronously: the next batch is read meanwhile
             if pending is not None:
                 gathered.append(self._to_host(pending, progress))
@@ -310,7 +315,6 @@ class Engine:
             check_step_memory(executable.memory_analysis(), limit_bytes=self.memory_limit_bytes,
                               param_bytes=param_bytes, batch_size=self.batch_size,
                               data_parallel=self.mesh.shape[DATA_AXIS], multiple=self._batch_multiple, views=views)
-        self._executables[(id(step), size)] = executable
         return executable
 
     def _to_host(self, outputs: dict, progress: Callable[[int], None] | None) -> dict:
