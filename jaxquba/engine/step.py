@@ -117,8 +117,9 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     requests = tuple(requests)
     shared: dict[tuple[tuple[str, ...], str | None], list[ViewRequest]] = {}
     for request in requests:
-        if shared_group(request) is not None:
-            shared.setdefault(shared_group(request), []).append(request)
+        group = shared_group(request)
+        if group is not None:
+            shared.setdefault(group, []).append(request)
 
     def step(params, batch):
         images01 = batch["images"].astype(jnp.float32) / 255.0
@@ -204,8 +205,8 @@ class Engine:
         self.memory_limit_bytes = memory_limit_bytes or device_memory_bytes()
         self._steps: dict[tuple, Callable] = {}
         self._executables: dict[tuple, Callable] = {}  # (step, batch structure and shapes) -> its compiled program
-        # One record per compiled step: {"views", "image_size", "seconds"}; seconds of the step's first call (trace,
-        # compile or load from the persistent cache, dispatch), which is what a user waits before the first batch.
+        # One record per compiled step: {"views", "image_size", "seconds"}; seconds of tracing and compiling it (or
+        # loading it from the persistent cache), which is what a user waits for before the first batch.
         self.compile_seconds: list[dict[str, Any]] = []
 
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
