@@ -73,7 +73,8 @@ def informative_random_state(model, seed: int = 0) -> None:
                 # Magnitudes below 1 keep deep residual stacks (ResNet-152: 50 blocks) from growing geometrically
                 # under fixed batch-norm statistics; signs vary so a dropped scale cannot hide.
                 t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
-            elif leaf == "layer_scale":  # torchvision ConvNeXt's (C, 1, 1) layer scale, initialised to 1e-6
+            elif leaf == "layer_scale" or (leaf in LAYER_SCALES and t.shape[1:] == (1, 1)):
+                # torchvision ConvNeXt's (C, 1, 1) layer scale (1e-6) and timm's LayerScale2d gamma (FastViT: 1e-5)
                 t.copy_(draw(t.shape, 0.3, 0.8) * torch.sign(draw(t.shape, -1.0, 2.0)))
             elif leaf == "logit_scale":  # Swin-V2's log attention scale, clamped at log(100) = 4.6: some above
                 t.copy_(draw(t.shape, 1.0, 5.5))
@@ -92,6 +93,23 @@ def informative_random_state(model, seed: int = 0) -> None:
                 tiny = rows.std(dim=1) < 1e-4
                 if tiny.any():
                     rows[tiny] = torch.randn((int(tiny.sum()), rows.shape[1]), generator=gen) * 0.02
+
+
+def calibrate_batch_norms(model, images) -> None:
+    """Every batch norm's running statistics := the statistics of its input on ``images`` (one pass in train mode,
+    with the redrawn scales and shifts kept), for families whose random init shrinks the image signal layer after
+    layer: FastViT's default-initialised depthwise convs divide it by ~3 per conv, so with drawn statistics every
+    image reaches the head as the same vector (logits equal to 1e-6) and any converter would pass."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average: one batch sets the statistics
+    model.train()
+    with torch.no_grad():
+        model(images)
+    model.eval()
 
 
 def timm_reference(timm, name: str):
