@@ -2,7 +2,9 @@
 
 Both code bases name tensors the same way (``visual.*``, ``transformer.resblocks.*``, ``token_embedding``, ...);
 OpenAI's original checkpoints add three integer entries (input resolution, context length, vocabulary size) that
-carry no weights. The zero-shot head is not in any checkpoint: it is computed here with the converted text tower.
+carry no weights. OpenCLIP's ConvNeXt towers hold timm's ConvNeXt under ``visual.trunk.`` (read by
+:mod:`converters.convnext`, without ``head.fc``) and open_clip's projection under ``visual.head.``. The zero-shot
+head is not in any checkpoint: it is computed here with the converted text tower.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from converters import convnext
 from converters import torch_layout as tl
-from converters.state_dict import StateDictReader
+from converters.state_dict import PrefixedReader, StateDictReader
 from jaxquba import models, zoo
 
 OPENAI_METADATA_KEYS = ("input_resolution", "context_length", "vocab_size")
@@ -65,6 +68,16 @@ def _modified_resnet(read: StateDictReader, cfg: dict[str, Any]) -> dict[str, An
     return params
 
 
+def _convnext_tower(read: StateDictReader, cfg: dict[str, Any]) -> dict[str, Any]:
+    params = {"trunk": convnext.convert_network(PrefixedReader(read, "visual.trunk."), cfg, classifier=False)}
+    if cfg["proj"] == "linear":
+        params["head_proj"] = tl.linear(read, "visual.head.proj", bias=False)
+    else:  # "mlp": timm's Mlp, the second Linear without bias
+        params["head_fc1"] = tl.linear(read, "visual.head.mlp.fc1")
+        params["head_fc2"] = tl.linear(read, "visual.head.mlp.fc2", bias=False)
+    return params
+
+
 def convert_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     """Image and text tower parameters (no zero-shot head)."""
     cfg = spec.config_dict()
@@ -72,7 +85,12 @@ def convert_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]
     for key in OPENAI_METADATA_KEYS + ("logit_scale",):  # the classifier uses the fixed scale 100, see models.clip
         if key in read:
             read(key)
-    visual = _modified_resnet(read, vision) if "stage_blocks" in vision else _vision_transformer(read, vision)
+    if "stage_blocks" in vision:
+        visual = _modified_resnet(read, vision)
+    elif "depths" in vision:
+        visual = _convnext_tower(read, vision)
+    else:
+        visual = _vision_transformer(read, vision)
     transformer = {"token_embedding": read("token_embedding.weight"),
                    "positional_embedding": read("positional_embedding"),
                    **_blocks(read, "transformer.resblocks", text["layers"]),

@@ -54,11 +54,16 @@ def block_mlp(read, prefix: str, grn: bool) -> dict[str, Any]:
 def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     if "features.0.0.weight" in read:
         read = TorchvisionNames(read)
-    cfg = spec.config_dict()
-    params: dict[str, Any] = {
-        "stem_conv": tl.conv2d(read, "stem.0"), "stem_norm": tl.layer_norm(read, "stem.1"),
-        "head_norm": tl.layer_norm(read, "head.norm"), "head_fc": tl.linear(read, "head.fc"),
-    }
+    return convert_network(read, spec.config_dict())
+
+
+def convert_network(read, cfg: dict[str, Any], classifier: bool = True) -> dict[str, Any]:
+    """A timm ConvNeXt of config ``cfg`` (depths, grn); ``classifier=False``: without ``head.fc`` (the module's
+    ``num_classes=0``, e.g. OpenCLIP's image trunk)."""
+    params: dict[str, Any] = {"stem_conv": tl.conv2d(read, "stem.0"), "stem_norm": tl.layer_norm(read, "stem.1"),
+                              "head_norm": tl.layer_norm(read, "head.norm")}
+    if classifier:
+        params["head_fc"] = tl.linear(read, "head.fc")
     for stage, depth in enumerate(cfg["depths"]):
         p = f"stages.{stage}"
         if stage > 0:

@@ -85,21 +85,16 @@ def torch_head(model, tokenizer, classnames, templates):
         return torch.stack(rows).T.numpy()
 
 
-# The ViT tower with QuickGELU and the modified ResNet; the exact-GELU towers of the OpenCLIP trainings are covered by
-# the small model below.
-@pytest.mark.parametrize("name", ["clip_vit_b16.openai", "clip_rn50.openai"])
-def test_towers_and_zero_shot_logits_match_open_clip(open_clip, shared_data, name):
+def compare_with_open_clip(open_clip, model, spec, shared_data, tokenizer_arch: str) -> dict[str, float]:
+    """Relative errors of image features, prompt features, the 10-class head and the zero-shot logits of ``spec``
+    (converted from ``model``'s state dict) against the open_clip ``model`` on 2 real photos."""
     import torch
 
-    spec = zoo.get(name)
-    torch.manual_seed(0)
-    model = open_clip.create_model(clip_models.OPEN_CLIP_ARCH[name], pretrained=None).eval()
-    informative_random_state(model)
     transform = open_clip.image_transform(spec.data.input_size, is_train=False)
     images = sample_images(shared_data, transform, 2)
     classnames, templates = heads.imagenet_metadata()
     classnames, templates = classnames[::100], templates[::20]  # 10 classes x 4 templates keep the CPU time low
-    ref_tokenizer = open_clip.get_tokenizer(clip_models.OPEN_CLIP_ARCH[name])
+    ref_tokenizer = open_clip.get_tokenizer(tokenizer_arch)
     prompts = [t(c) for c in classnames for t in templates]
     with torch.inference_mode():
         ref_image = model.encode_image(images).numpy()
@@ -121,8 +116,94 @@ def test_towers_and_zero_shot_logits_match_open_clip(open_clip, shared_data, nam
 
     errors = {"image": relative_error(ref_image, image_features), "text": relative_error(ref_text, text_features),
               "head": relative_error(ref_head, head), "logits": relative_error(ref_logits, logits)}
-    print(name, errors)
+    print(spec.name, errors)
+    return errors
+
+
+# The ViT tower with QuickGELU and the modified ResNet; the exact-GELU towers of the OpenCLIP trainings are covered by
+# the small models below.
+@pytest.mark.parametrize("name", ["clip_vit_b16.openai", "clip_rn50.openai"])
+def test_towers_and_zero_shot_logits_match_open_clip(open_clip, shared_data, name):
+    import torch
+
+    spec = zoo.get(name)
+    torch.manual_seed(0)
+    model = open_clip.create_model(clip_models.OPEN_CLIP_ARCH[name], pretrained=None).eval()
+    informative_random_state(model)
+    errors = compare_with_open_clip(open_clip, model, spec, shared_data, clip_models.OPEN_CLIP_ARCH[name])
     assert max(errors.values()) <= RELATIVE_TOLERANCE, errors
+
+
+SMALL_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)
+
+
+def small_convnext_clip(open_clip, timm, proj: str):
+    """open_clip's CLIP with a shortened ConvNeXt tower and a small text tower, and the matching spec.
+
+    open_clip builds the image tower from a timm model name only (``TimmModel``: ``timm.create_model(name)``, then
+    ``reset_classifier(0)`` and its projection head), so the reference is open_clip's CLIP of a ``convnext_tiny``
+    tower whose trunk is replaced by timm's convnext_tiny at depths (1, 1, 1, 1) put through the same
+    ``reset_classifier(0)``: the module open_clip would build from a timm model of those depths. The text tower is
+    small (2 layers, width 64); the full-size configurations differ only in width, depth and heads, which the ViT
+    towers above cover. 64 px inputs keep the CPU time low.
+    """
+    import torch
+
+    from parity_util import informative_random_state as informative_timm_state
+
+    embed_dim, depths, dims = 32, (1, 1, 1, 1), (96, 192, 384, 768)
+    torch.manual_seed(0)
+    vision = dict(timm_model_name="convnext_tiny", timm_model_pretrained=False, timm_pool="", timm_proj=proj,
+                  image_size=64)
+    model = open_clip.CLIP(embed_dim=embed_dim, vision_cfg=vision, text_cfg=SMALL_TEXT, quick_gelu=False)
+    trunk = timm.create_model("convnext_tiny", pretrained=False, depths=depths)
+    trunk.reset_classifier(0)
+    model.visual.trunk = trunk
+    model.eval()
+    informative_random_state(model)
+    informative_timm_state(model.visual)  # also redraws the blocks' layer scales (timm initialises them to 1e-6)
+    spec = zoo.ModelSpec(
+        name=f"tiny_clip_convnext_{proj}.test", family="clip", num_params=0, output="probs",
+        data=zoo.DataConfig(64, 1.0, "bicubic", clip_models.OPENAI_MEAN, clip_models.OPENAI_STD),
+        config=zoo.config(embed_dim=embed_dim, quick_gelu=False, text=zoo.config(**SMALL_TEXT),
+                          vision=zoo.config(depths=depths, dims=dims, proj=proj, image_size=64)))
+    return model, spec
+
+
+def test_convnext_mlp_tower_and_zero_shot_logits_match_open_clip(open_clip, timm_module, shared_data):
+    """OpenCLIP's ConvNeXt tower with the MLP projection of ``convnext_large_d[_320]``: image and text features, head
+    and zero-shot logits (see :func:`small_convnext_clip` for the reference)."""
+    model, spec = small_convnext_clip(open_clip, timm_module, "mlp")
+    errors = compare_with_open_clip(open_clip, model, spec, shared_data, "convnext_large_d")
+    assert max(errors.values()) <= RELATIVE_TOLERANCE, errors
+
+
+def test_convnext_linear_tower_image_features_match_open_clip(open_clip, timm_module, shared_data):
+    """The linear projection of ``convnext_base_w_320``: image features (the text side and the head are those of the
+    test above)."""
+    import torch
+
+    model, spec = small_convnext_clip(open_clip, timm_module, "linear")
+    images = sample_images(shared_data, open_clip.image_transform(64, is_train=False), 2)
+    with torch.inference_mode():
+        reference = model.encode_image(images).numpy()
+    params = convert_and_check(spec, model.state_dict(), with_head=False)
+    variables = {"params": {**params, "zeroshot_head": jnp.zeros((32, 1000))}}
+    features = models.build_module(spec).apply(variables, jnp.asarray(images.permute(0, 2, 3, 1).numpy()),
+                                               method="encode_image")
+    error = relative_error(reference, features)
+    print("linear projection image features", error)
+    assert error <= RELATIVE_TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["clip_convnext_large_d.laion2b_s26b_b102k_augreg",
+                                  "clip_convnext_base_w_320.laion_aesthetic_s13b_b82k_augreg"])
+def test_convnext_tower_flax_parameter_count(name):
+    """The full-size Flax modules have open_clip's parameters (test_zoo checks the spec's count against open_clip's
+    model), less the learned logit scale (the classifier uses the fixed scale 100), plus the zero-shot head."""
+    spec = zoo.get(name)
+    embed_dim = spec.config_dict()["embed_dim"]
+    assert models.count_params(spec) == spec.num_params - 1 + embed_dim * 1000
 
 
 def test_full_imagenet_head_with_a_small_text_tower(open_clip):

@@ -1,9 +1,10 @@
 """CLIP-family models (OpenAI CLIP, OpenCLIP) as zero-shot ImageNet classifiers.
 
-The image tower is a ViT (class token, ``ln_pre``, ``ln_post``, projection) or OpenAI's modified ResNet (three-conv
-stem, anti-aliased strided blocks, attention pooling); the text tower is a causal transformer read out at the
-end-of-text token. As a classifier, the model L2-normalises the image features and returns ``100 * cosine`` with
-the 1000 class embeddings of its zero-shot head (``zeroshot_head``, built from the text tower by
+The image tower is a ViT (class token, ``ln_pre``, ``ln_post``, projection), OpenAI's modified ResNet (three-conv
+stem, anti-aliased strided blocks, attention pooling) or, for OpenCLIP's ``convnext_*`` configurations, open_clip's
+``TimmModel`` around a timm ConvNeXt trunk (:class:`ConvNeXtTower`); the text tower is a causal transformer read
+out at the end-of-text token. As a classifier, the model L2-normalises the image features and returns
+``100 * cosine`` with the 1000 class embeddings of its zero-shot head (``zeroshot_head``, built from the text tower by
 :mod:`jaxquba.zeroshot.heads` when the weights are converted). Under the ``quba_paper`` protocol these logits are
 turned into the probabilities the peer's wrapper returned (``ModelSpec.output == 'probs'``; see
 :mod:`jaxquba.protocols`).
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba import zoo
-from jaxquba.models import layers, register_family
+from jaxquba.models import convnext, layers, register_family
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default, used by both CLIP code bases
 ZERO_SHOT_SCALE = 100.0  # the fixed logit scale of the zero-shot wrappers (not the learned one)
@@ -148,6 +149,31 @@ class ModifiedResNet(nn.Module):
         return AttentionPool(self.width * 32 // 64, self.embed_dim, self.dtype, name="attnpool")(x)
 
 
+class ConvNeXtTower(nn.Module):
+    """open_clip's ``TimmModel`` as its ``convnext_*`` configurations build it (``timm_pool=''``): timm's ConvNeXt
+    with its classifier reset to nothing, so the trunk ends in timm's own average pool and head LayerNorm
+    (:class:`~jaxquba.models.convnext.ConvNeXt` with ``num_classes=0``), then open_clip's projection to
+    ``embed_dim``: ``proj='linear'`` one Linear without bias; ``proj='mlp'`` (the ``_d`` configurations) timm's
+    ``Mlp``: Linear to 2 x embed_dim with bias, exact GELU, Linear without bias."""
+
+    depths: tuple[int, ...]
+    dims: tuple[int, ...]
+    proj: str
+    image_size: int
+    embed_dim: int
+    dtype: layers.Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = convnext.ConvNeXt(self.depths, self.dims, num_classes=0, dtype=self.dtype, name="trunk")(images)
+        if self.proj == "linear":
+            return layers.dense(self.embed_dim, self.dtype, use_bias=False, name="head_proj")(x)
+        if self.proj != "mlp":
+            raise ValueError(f"unknown open_clip timm projection {self.proj!r}")
+        x = layers.gelu(layers.dense(2 * self.embed_dim, self.dtype, name="head_fc1")(x))
+        return layers.dense(self.embed_dim, self.dtype, use_bias=False, name="head_fc2")(x)
+
+
 class TextTransformer(nn.Module):
     width: int
     layers: int
@@ -198,6 +224,8 @@ class CLIP(nn.Module):
         vision = dict(self.vision)
         if "stage_blocks" in vision:
             self.visual = ModifiedResNet(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
+        elif "depths" in vision:
+            self.visual = ConvNeXtTower(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
         else:
             self.visual = VisionTransformer(embed_dim=self.embed_dim, quick_gelu=self.quick_gelu, dtype=self.dtype,
                                             **vision)
@@ -236,6 +264,12 @@ def _vit(width: int, layers_: int, patch: int, size: int) -> tuple[tuple[str, An
     return zoo.config(width=width, layers=layers_, patch_size=patch, image_size=size)
 
 
+def _convnext(size: str, proj: str, image_size: int) -> tuple[tuple[str, Any], ...]:
+    depths, dims = {"base": ((3, 3, 27, 3), (128, 256, 512, 1024)),
+                    "large": ((3, 3, 27, 3), (192, 384, 768, 1536))}[size]
+    return zoo.config(depths=depths, dims=dims, proj=proj, image_size=image_size)
+
+
 def _data(size: int, inception_norm: bool = False) -> zoo.DataConfig:
     # open_clip's eval preprocessing: shorter side to the input size (bicubic), centre crop, the training's mean/std.
     if inception_norm:
@@ -253,6 +287,11 @@ _ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, 
     "ViT-B-16": (512, _vit(768, 12, 16, 224), _text(), 224),
     "ViT-L-14": (768, _vit(1024, 24, 14, 224), _text(768, 12, 12), 224),
     "ViT-L-14-336": (768, _vit(1024, 24, 14, 336), _text(768, 12, 12), 336),
+    # timm's convnext_large / convnext_base trunks (see ConvNeXtTower); "_d": MLP projection and a 16-layer text tower,
+    # "_w": a wider (640) text tower; the suffix is the training resolution.
+    "convnext_large_d": (768, _convnext("large", "mlp", 256), _text(768, 16, 12), 256),
+    "convnext_large_d_320": (768, _convnext("large", "mlp", 320), _text(768, 16, 12), 320),
+    "convnext_base_w_320": (640, _convnext("base", "linear", 320), _text(640, 12, 10), 320),
 }
 
 # (jaxquba name, open_clip architecture, quick_gelu, hub id, parameter count (image + text towers), aliases)
@@ -281,6 +320,14 @@ _MODELS = (
      149_620_737, ("clip_b16_metaclip",)),
     ("clip_vit_l14.metaclip_2pt5b", "ViT-L-14", True, "timm/vit_large_patch14_clip_224.metaclip_2pt5b",
      427_616_513, ("clip_l14_metaclip",)),
+    # OpenCLIP ConvNeXt towers (published rows 297, 300, 301; the peer's hf-hub names). Counts: open_clip's models,
+    # logit_scale included as for the rows above (351,772,609 = 199,770,816 image + 152,001,793 text and scale).
+    ("clip_convnext_large_d.laion2b_s26b_b102k_augreg", "convnext_large_d", False,
+     "laion/CLIP-convnext_large_d.laion2B-s26B-b102K-augreg", 351_772_609, ("clip_convnext_large_d",)),
+    ("clip_convnext_base_w_320.laion_aesthetic_s13b_b82k_augreg", "convnext_base_w_320", False,
+     "laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K-augreg", 179_385_345, ("clip_convnext_base_w_320",)),
+    ("clip_convnext_large_d_320.laion2b_s29b_b131k_ft_soup", "convnext_large_d_320", False,
+     "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup", 351_772_609, ("clip_convnext_large_d_320",)),
 )
 
 OPEN_CLIP_ARCH: dict[str, str] = {}  # jaxquba name -> open_clip architecture (for references and parity)

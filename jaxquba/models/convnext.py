@@ -2,7 +2,9 @@
 
 Stem: 4x4/4 conv + LayerNorm. Four stages; stages 2-4 start with LayerNorm + 2x2/2 conv. Block: 7x7 depthwise conv,
 LayerNorm, Linear (4x) -> GELU -> Linear, per-channel ``gamma`` scale, residual. Head: global average pool,
-LayerNorm, Linear. All LayerNorms use eps=1e-6 over channels, which in NHWC is the last axis.
+LayerNorm, Linear. All LayerNorms use eps=1e-6 over channels, which in NHWC is the last axis. ``num_classes=0`` drops
+the Linear (timm's ``reset_classifier(0)``): the module then returns the pooled, normalised features, as the image
+trunk of OpenCLIP's ConvNeXt towers (:mod:`jaxquba.models.clip`) does.
 
 v2 (``grn=True``, timm's ``use_grn=True, ls_init_value=None``) puts a Global Response Norm between the MLP's GELU
 and its second Linear and drops the ``gamma`` scale. timm's ``conv_mlp`` (1x1 convs instead of Linears, used by
@@ -67,7 +69,7 @@ class Block(nn.Module):
 
 
 class ConvNeXt(nn.Module):
-    """Normalised NHWC images -> logits."""
+    """Normalised NHWC images -> logits (or, with ``num_classes=0``, the pooled features after the head norm)."""
 
     depths: tuple[int, ...]
     dims: tuple[int, ...]
@@ -86,6 +88,8 @@ class ConvNeXt(nn.Module):
             for i in range(depth):
                 x = Block(self.dtype, self.grn, name=f"stages_{stage}_blocks_{i}")(x)
         x = layers.layer_norm(LN_EPS, self.dtype, name="head_norm")(x.mean(axis=(1, 2)))
+        if not self.num_classes:
+            return x
         return layers.dense(self.num_classes, self.dtype, name="head_fc")(x)
 
 
