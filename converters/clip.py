@@ -110,3 +110,72 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     towers = {**params, "zeroshot_head": np.zeros((embed_dim, num_classes), np.float32)}  # placeholder while building
     head = class_embeddings(lambda tokens: module.apply({"params": towers}, tokens, method="encode_text"))
     return {**params, "zeroshot_head": np.asarray(head, np.float32)}
+
+
+# --- SigLIP / SigLIP 2 ------------------------------------------------------------------------------------------------
+
+def convert_siglip_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """open_clip ``CustomTextCLIP`` state dicts of SigLIP: ``visual.trunk.*`` (timm's ViT, converted by
+    :func:`converters.vit.convert_features`), ``text.*`` (open_clip's ``TextTransformer``, CLIP's names with a
+    biased ``text_projection`` Linear), ``logit_scale`` and ``logit_bias``. No zero-shot head."""
+    from converters import vit as vit_converter
+
+    cfg = spec.config_dict()
+    vision = {"class_token": False, "global_pool": "map", **dict(cfg["vision"])}
+    text = dict(cfg["text"])
+    return {"visual": vit_converter.convert_features(read, vision, "visual.trunk."),
+            "transformer": {"token_embedding": read("text.token_embedding.weight"),
+                            "positional_embedding": read("text.positional_embedding"),
+                            **_blocks(read, "text.transformer.resblocks", text["layers"]),
+                            "ln_final": tl.layer_norm(read, "text.ln_final"),
+                            "text_projection": tl.linear(read, "text.text_projection")},
+            "logit_scale": np.asarray(read("logit_scale"), np.float32).reshape(()),
+            "logit_bias": np.asarray(read("logit_bias"), np.float32).reshape(())}
+
+
+def siglip_tokenizer(spec: zoo.ModelSpec):
+    """``tokenize(prompts) -> int32 [len(prompts), context_length]``: open_clip's tokenizer of the weights' hub
+    repository, ``open_clip.get_tokenizer('hf-hub:<hf_hub_id>')``, exactly as the peer builds its SigLIP heads
+    (SigLIP: the T5 sentencepiece vocabulary of ``timm/ViT-B-16-SigLIP``; SigLIP 2: Gemma's), with open_clip's
+    ``canonicalize`` text cleaning. jaxquba keeps no tokenizer of its own for these: the vocabulary files live on the
+    Hugging Face hub (downloaded once into its cache) and need ``transformers``; without them this raises a
+    :class:`~jaxquba.errors.UserError` saying what is missing.
+    """
+    import importlib.util
+
+    from jaxquba.errors import UserError
+
+    source = f"hf-hub:{spec.hf_hub_id}"
+    if importlib.util.find_spec("transformers") is None:
+        raise UserError(f"{spec.name}: SigLIP's zero-shot head needs open_clip's Hugging Face tokenizer ({source}), "
+                        "which needs the transformers package: pip install transformers sentencepiece")
+    from converters.torch_env import import_open_clip
+
+    open_clip = import_open_clip()
+    try:
+        tokenizer = open_clip.get_tokenizer(source)
+    except Exception as error:  # offline without a cached copy, hub unreachable, files missing
+        raise UserError(f"{spec.name}: could not load open_clip's tokenizer {source} ({type(error).__name__}: "
+                        f"{error}); its vocabulary comes from the Hugging Face hub: run once online, or copy the "
+                        "hub cache (HF_HOME) from a machine that has it") from error
+    context_length = dict(spec.config_dict()["text"])["context_length"]
+    return lambda prompts: tokenizer(list(prompts), context_length=context_length).numpy().astype(np.int32)
+
+
+def convert_siglip(read: StateDictReader, spec: zoo.ModelSpec, tokenizer=None) -> dict[str, Any]:
+    """Both towers, the learnt logit scale and bias, and the zero-shot head from the converted text tower: the 80
+    OpenAI templates x 1000 CLIP class names (the peer's lists, identical to open_clip's), each prompt tokenised to
+    the full 64-token context (no trimming: the tower is bidirectional and read at the last position).
+    ``tokenizer`` defaults to :func:`siglip_tokenizer`."""
+    from jaxquba.zeroshot.heads import class_embeddings
+
+    params = convert_siglip_towers(read, spec)
+    if read.missing:
+        return params
+    tokenizer = tokenizer or siglip_tokenizer(spec)
+    module = models.build_module(spec)
+    embed_dim, num_classes = spec.config_dict()["embed_dim"], spec.data.num_classes
+    towers = {**params, "zeroshot_head": np.zeros((embed_dim, num_classes), np.float32)}
+    head = class_embeddings(lambda tokens: module.apply({"params": towers}, tokens, method="encode_text"),
+                            tokenizer=tokenizer, trim=False)
+    return {**params, "zeroshot_head": np.asarray(head, np.float32)}

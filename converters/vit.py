@@ -13,17 +13,30 @@ from jaxquba import zoo
 
 def convert(read: StateDictReader, spec: zoo.ModelSpec, head: str = "head") -> dict[str, Any]:
     cfg = spec.config_dict()
-    params = _backbone(read, cfg)
-    params["head"] = tl.linear(read, head)
+    params = convert_features(read, cfg)
+    if cfg.get("num_classes", 1000):
+        params["head"] = tl.linear(read, head)
+    if cfg.get("distilled", False):
+        params["head_dist"] = tl.linear(read, "head_dist")
+    return params
+
+
+def convert_features(read: StateDictReader, cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Everything but the classifier head(s): the backbone, its tokens, position embedding, final norm and (for
+    ``global_pool='map'``) the attention pool, under ``prefix`` (open_clip's ``visual.trunk.`` for SigLIP)."""
+    params = _backbone(read, cfg, prefix)
     for token, present in (("cls_token", cfg.get("class_token", True)), ("dist_token", cfg.get("distilled", False)),
                            ("reg_token", cfg.get("reg_tokens", 0))):
         if present:
-            params[token] = read(token)
-    params["pos_embed"] = read("pos_embed")
-    if cfg.get("distilled", False):
-        params["head_dist"] = tl.linear(read, "head_dist")
+            params[token] = read(f"{prefix}{token}")
+    params["pos_embed"] = read(f"{prefix}pos_embed")
     final_norm = "fc_norm" if cfg.get("fc_norm", False) else "norm"
-    params[final_norm] = tl.layer_norm(read, final_norm)
+    params[final_norm] = tl.layer_norm(read, f"{prefix}{final_norm}")
+    if cfg.get("global_pool") == "map":
+        p = f"{prefix}attn_pool"
+        params["attn_pool"] = {"latent": read(f"{p}.latent"), "q": tl.linear(read, f"{p}.q"),
+                               "kv": tl.linear(read, f"{p}.kv"), "proj": tl.linear(read, f"{p}.proj"),
+                               "norm": tl.layer_norm(read, f"{p}.norm"), "mlp": tl.mlp(read, f"{p}.mlp")}
     return params
 
 

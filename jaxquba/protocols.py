@@ -5,7 +5,8 @@ Every result carries the protocol that produced it (its name and version are par
 * ``quba_paper``: reproduces the published "Beyond Accuracy" numbers, quirks included (PROTOCOLS.md P1.2/P1.3):
   attacks act on the normalised tensor and clamp it to [0, 1], and models whose peer wrapper returns
   probabilities (zero-shot CLIP heads, ``ModelSpec.output == 'probs'``) have those probabilities treated as
-  logits downstream (a second softmax in calibration and class balance, cross-entropy on probabilities in attacks).
+  logits downstream (a second softmax in calibration and class balance, cross-entropy on probabilities in attacks);
+  SigLIP's wrapper returned per-class sigmoids (``ModelSpec.output == 'sigmoid_probs'``), treated the same way.
 * ``pixel``: the corrected protocol: epsilon in pixel space, and every model's raw logits used once.
 """
 
@@ -46,9 +47,13 @@ def get(name: str) -> Protocol:
 def model_outputs(classifier: Any, protocol: Protocol) -> Callable[[Any, jax.Array], jax.Array]:
     """``f(params, images01)``: what the protocol's metrics and attacks treat as the model's logits.
 
-    Under ``quba_paper``, a model whose peer wrapper returned probabilities returns softmax(logits) here, so that
-    the metrics' own softmax makes it the published double softmax. Otherwise the logits themselves.
+    Under ``quba_paper``, a model whose peer wrapper returned probabilities returns them here: softmax(logits)
+    (``output='probs'``, CLIP), so that the metrics' own softmax makes it the published double softmax, or
+    sigmoid(logits) (``output='sigmoid_probs'``, SigLIP's independent per-class probabilities), which the metrics
+    then softmax as the peer did. Otherwise the logits themselves.
     """
     if protocol.probs_as_logits and classifier.spec.output == "probs":
         return lambda params, images01: jax.nn.softmax(classifier.apply(params, images01), axis=-1)
+    if protocol.probs_as_logits and classifier.spec.output == "sigmoid_probs":
+        return lambda params, images01: jax.nn.sigmoid(classifier.apply(params, images01))
     return classifier.apply

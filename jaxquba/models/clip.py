@@ -8,6 +8,21 @@ out at the end-of-text token. As a classifier, the model L2-normalises the image
 :mod:`jaxquba.zeroshot.heads` when the weights are converted). Under the ``quba_paper`` protocol these logits are
 turned into the probabilities the peer's wrapper returned (``ModelSpec.output == 'probs'``; see
 :mod:`jaxquba.protocols`).
+
+SigLIP and SigLIP 2 (:class:`SigLIP`, family ``siglip``) reuse the text tower and the zero-shot head: the image
+tower is timm's ViT without class token, pooled by attention with a learnt latent query (``global_pool='map'``, see
+:mod:`jaxquba.models.vit`), with no projection (its width is the embedding size); the text tower is bidirectional,
+read at the last position of the padded 64-token context, with a biased projection (SigLIP 2: tanh-approximated
+GELU and the Gemma vocabulary of 256,000 tokens). The head is the same prompt ensemble of normalised text features
+(the peer builds it exactly as for CLIP); the logits are the sigmoid head's ``exp(logit_scale) * cosine +
+logit_bias`` with the learnt scale and bias.
+
+Which probabilities the QUBA dimensions get for a SigLIP row: the peer's ``SigLIPModel`` / ``SigLIP2Model`` return
+``sigmoid(logits)``, one independent probability per class (they do not sum to one), and its calibration, class
+balance and attacks then apply their softmax to those values as if they were logits. ``ModelSpec.output ==
+'sigmoid_probs'`` reproduces that under the ``quba_paper`` protocol (:func:`jaxquba.protocols.model_outputs`); under
+``pixel`` the logits themselves are softmaxed once, the multi-class reading of the sigmoid head (the bias cancels,
+the learnt scale is the temperature). Top-1 and top-5 are the same under both: sigmoid and softmax are monotone.
 """
 
 from __future__ import annotations
@@ -19,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba import zoo
-from jaxquba.models import convnext, layers, register_family
+from jaxquba.models import convnext, layers, register_family, vit
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default, used by both CLIP code bases
 ZERO_SHOT_SCALE = 100.0  # the fixed logit scale of the zero-shot wrappers (not the learned one)
@@ -32,6 +47,14 @@ def quick_gelu(x: jax.Array) -> jax.Array:
     return x * jax.nn.sigmoid(1.702 * x)
 
 
+def activation(x: jax.Array, quick: bool, tanh: bool = False) -> jax.Array:
+    """The text and image towers' MLP activation: QuickGELU (OpenAI), the tanh-approximated GELU (SigLIP 2's text
+    tower, open_clip's ``act_kwargs={'approximate': 'tanh'}``) or the exact GELU."""
+    if quick:
+        return quick_gelu(x)
+    return nn.gelu(x, approximate=True) if tanh else layers.gelu(x)
+
+
 class ResidualBlock(nn.Module):
     """Pre-norm block: x + attn(ln_1(x)), x + mlp(ln_2(x)); ``mask`` is added to the attention logits."""
 
@@ -39,15 +62,17 @@ class ResidualBlock(nn.Module):
     quick_gelu: bool
     mlp_ratio: float = 4.0
     dtype: layers.Dtype = jnp.float32
+    ln_eps: float = LN_EPS
+    tanh_gelu: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         width = x.shape[-1]
         x = x + layers.SelfAttention(self.heads, True, self.dtype, name="attn")(
-            layers.layer_norm(LN_EPS, self.dtype, name="ln_1")(x), mask)
-        y = layers.layer_norm(LN_EPS, self.dtype, name="ln_2")(x)
+            layers.layer_norm(self.ln_eps, self.dtype, name="ln_1")(x), mask)
+        y = layers.layer_norm(self.ln_eps, self.dtype, name="ln_2")(x)
         y = layers.dense(int(width * self.mlp_ratio), self.dtype, name="c_fc")(y)
-        y = quick_gelu(y) if self.quick_gelu else layers.gelu(y)
+        y = activation(y, self.quick_gelu, self.tanh_gelu)
         return x + layers.dense(width, self.dtype, name="c_proj")(y)
 
 
@@ -175,6 +200,14 @@ class ConvNeXtTower(nn.Module):
 
 
 class TextTransformer(nn.Module):
+    """open_clip's ``TextTransformer``: token + position embeddings, pre-norm blocks, ``ln_final``, one token's
+    features projected to ``embed_dim``.
+
+    CLIP: causal mask, read at the end-of-text token (the largest id, open_clip's ``pool_type='argmax'``),
+    projection without bias. SigLIP (``causal=False``, ``pool='last'``, ``proj_bias=True``, ``ln_eps=1e-6``):
+    bidirectional attention over the whole padded context, read at its last position, a biased projection.
+    """
+
     width: int
     layers: int
     heads: int
@@ -182,25 +215,37 @@ class TextTransformer(nn.Module):
     vocab_size: int
     embed_dim: int
     quick_gelu: bool
+    causal: bool = True
+    pool: str = "argmax"  # 'argmax' | 'last'
+    proj_bias: bool = False
+    ln_eps: float = LN_EPS
+    tanh_gelu: bool = False
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
-        """Token ids [B, L] (L <= context_length) -> text features [B, embed_dim], read at the end-of-text token.
+        """Token ids [B, L] (L <= context_length) -> text features [B, embed_dim].
 
-        With the causal mask, features at the end-of-text token do not depend on the padding after it, so callers
-        may trim trailing padding columns (L < context_length) and get identical features faster.
+        With the causal mask and argmax pooling, features at the end-of-text token do not depend on the padding
+        after it, so callers may trim trailing padding columns (L < context_length) and get identical features
+        faster. A bidirectional tower read at the last position (SigLIP) needs the full padded context.
         """
         length = tokens.shape[1]
         embedding = self.param("token_embedding", nn.initializers.zeros, (self.vocab_size, self.width), jnp.float32)
         pos = self.param("positional_embedding", nn.initializers.zeros, (self.context_length, self.width),
                          jnp.float32)
         x = (jnp.take(embedding, tokens, axis=0) + pos[:length]).astype(self.dtype)
-        causal = jnp.where(jnp.tril(jnp.ones((length, length), bool)), 0.0, -jnp.inf)
+        mask = jnp.where(jnp.tril(jnp.ones((length, length), bool)), 0.0, -jnp.inf) if self.causal else None
         for i in range(self.layers):
-            x = ResidualBlock(self.heads, self.quick_gelu, dtype=self.dtype, name=f"blocks_{i}")(x, causal)
-        x = layers.layer_norm(LN_EPS, self.dtype, name="ln_final")(x)
-        x = x[jnp.arange(x.shape[0]), jnp.argmax(tokens, axis=-1)]  # the end-of-text id is the largest id
+            x = ResidualBlock(self.heads, self.quick_gelu, dtype=self.dtype, ln_eps=self.ln_eps,
+                              tanh_gelu=self.tanh_gelu, name=f"blocks_{i}")(x, mask)
+        x = layers.layer_norm(self.ln_eps, self.dtype, name="ln_final")(x)
+        if self.pool == "last":
+            x = x[:, -1]
+        else:
+            x = x[jnp.arange(x.shape[0]), jnp.argmax(tokens, axis=-1)]  # the end-of-text id is the largest id
+        if self.proj_bias:
+            return layers.dense(self.embed_dim, self.dtype, name="text_projection")(x)
         proj = self.param("text_projection", nn.initializers.zeros, (self.width, self.embed_dim), jnp.float32)
         return x @ proj.astype(self.dtype)
 
@@ -339,3 +384,90 @@ for _name, _arch, _quick, _hub, _params, _aliases in _MODELS:
         name=_name, family="clip", data=_data(_size, _name in _INCEPTION_NORM), num_params=_params, aliases=_aliases, hf_hub_id=_hub,
         config=zoo.config(embed_dim=_embed, vision=_vision, text=_text_cfg, quick_gelu=_quick),
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"), output="probs"))
+
+
+# --- SigLIP / SigLIP 2 ------------------------------------------------------------------------------------------------
+
+SIGLIP_LN_EPS = 1e-6  # both towers (timm's ViT default; open_clip's SigLIP text configs set norm eps 1e-6)
+
+
+class SigLIP(nn.Module):
+    """Images (normalised NHWC) -> ``exp(logit_scale) * cosine + logit_bias`` with the zero-shot head's classes.
+
+    ``vision``: timm ViT config (``patch_size``, ``embed_dim`` = tower width = ``embed_dim`` here, ``depth``,
+    ``num_heads``, ``img_size``); ``text``: :class:`TextTransformer` config (``tanh_gelu`` for SigLIP 2).
+    """
+
+    embed_dim: int
+    vision: tuple[tuple[str, Any], ...]
+    text: tuple[tuple[str, Any], ...]
+    num_classes: int = 1000
+    dtype: layers.Dtype = jnp.float32
+
+    def setup(self):
+        self.visual = vit.VisionTransformer(class_token=False, global_pool="map", num_classes=0, dtype=self.dtype,
+                                            **dict(self.vision))
+        self.transformer = TextTransformer(embed_dim=self.embed_dim, quick_gelu=False, causal=False, pool="last",
+                                           proj_bias=True, ln_eps=SIGLIP_LN_EPS, dtype=self.dtype, **dict(self.text))
+        self.zeroshot_head = self.param("zeroshot_head", nn.initializers.zeros, (self.embed_dim, self.num_classes),
+                                        jnp.float32)
+        self.logit_scale = self.param("logit_scale", nn.initializers.zeros, (), jnp.float32)
+        self.logit_bias = self.param("logit_bias", nn.initializers.zeros, (), jnp.float32)
+
+    def encode_image(self, images: jax.Array) -> jax.Array:
+        return self.visual(images)
+
+    def encode_text(self, tokens: jax.Array) -> jax.Array:
+        return self.transformer(tokens)
+
+    def __call__(self, images: jax.Array) -> jax.Array:
+        if self.is_initializing():
+            self.encode_text(jnp.zeros((1, dict(self.text)["context_length"]), jnp.int32))
+        features = l2_normalize(self.encode_image(images))
+        return jnp.exp(self.logit_scale) * (features @ self.zeroshot_head) + self.logit_bias
+
+
+def build_siglip(dtype=jnp.float32, **config) -> SigLIP:
+    return SigLIP(dtype=dtype, **config)
+
+
+register_family("siglip", build_siglip, converter="converters.clip:convert_siglip")
+
+# open_clip's eval preprocessing of its SigLIP weights (``_slpcfg``): both sides resized to the input size
+# ("squash", bicubic), no crop, mean = std = 0.5.
+SIGLIP_DATA = zoo.DataConfig(256, 1.0, "bicubic", zoo.INCEPTION_MEAN, zoo.INCEPTION_STD, crop_mode="squash")
+
+
+def _siglip_text(width: int, layers_: int, heads: int, vocab_size: int, tanh_gelu: bool):
+    return zoo.config(width=width, layers=layers_, heads=heads, context_length=64, vocab_size=vocab_size,
+                      tanh_gelu=tanh_gelu)
+
+
+def _siglip_vision(width: int, depth: int, heads: int):
+    return zoo.config(patch_size=16, embed_dim=width, depth=depth, num_heads=heads, img_size=256)
+
+
+_B, _L = (768, 12, 12), (1024, 24, 16)
+
+# The peer's rows (quba_constants.SIGLIP_MODELS / SIGLIP2_MODELS): open_clip ``create_model_from_pretrained`` and
+# ``get_tokenizer`` of ``hf-hub:timm/<arch>``. Its "ViT-B-16-SigLIP2" row loads ViT-B-16-SigLIP2-256 (the 256 px
+# model), like the other three. (jaxquba name, open_clip arch, vision, text, parameter count (both towers, scale
+# and bias; open_clip's count), aliases)
+_SIGLIP_MODELS = (
+    ("siglip_vit_b16_256.webli", "ViT-B-16-SigLIP-256", _B, _siglip_text(*_B, 32000, False), 203_202_050,
+     ("siglip_b16",)),
+    ("siglip_vit_l16_256.webli", "ViT-L-16-SigLIP-256", _L, _siglip_text(*_L, 32000, False), 652_150_786,
+     ("siglip_l16",)),
+    ("siglip2_vit_b16_256.webli", "ViT-B-16-SigLIP2-256", _B, _siglip_text(*_B, 256000, True), 375_234_050,
+     ("siglip2_b16",)),
+    ("siglip2_vit_l16_256.webli", "ViT-L-16-SigLIP2-256", _L, _siglip_text(*_L, 256000, True), 881_526_786,
+     ("siglip2_l16",)),
+)
+
+for _name, _arch, _vision, _text_cfg, _params, _aliases in _SIGLIP_MODELS:
+    OPEN_CLIP_ARCH[_name] = _arch
+    zoo.register(zoo.ModelSpec(
+        name=_name, family="siglip", data=SIGLIP_DATA, num_params=_params, aliases=_aliases,
+        hf_hub_id=f"timm/{_arch}", config=zoo.config(embed_dim=_vision[0], vision=_siglip_vision(*_vision),
+                                                     text=_text_cfg),
+        hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"), output="sigmoid_probs"))

@@ -19,7 +19,11 @@ One module covers the variants through its configuration:
   * ``conv_stem``: the convolutional stem of Singh et al. 2023 (RobustBench's ``ConvBlock``) in place of the
     patch projection: four 3x3/2 convs of width ``conv_stem`` x (1, 2, 4, 8), each followed by a channel LayerNorm
     (eps 1e-6) and GELU, then a 1x1 conv to ``embed_dim`` (a 16x reduction, like the 16 px patches it replaces);
-  * ``head_bn``: MAE's linear probe, a BatchNorm without affine parameters (eps 1e-6) before the head.
+  * ``head_bn``: MAE's linear probe, a BatchNorm without affine parameters (eps 1e-6) before the head;
+  * ``global_pool='map'``: timm's attention pooling with a learnt latent query (``AttentionPoolLatent``, the SigLIP
+    image towers, which have no class token): the latent attends over the normed patch tokens, then a residual MLP;
+  * ``num_classes=0``: no classifier head, the pooled features are the output (image towers of
+    :mod:`jaxquba.models.clip`'s SigLIP, as open_clip builds them with ``timm_proj='none'``).
 
 Where weights come from another repository than timm:
   * DINOv2 linear classifiers (torch.hub ``facebookresearch/dinov2``, ``dinov2_vit{s,b,l}14[_reg]_lc``, the
@@ -87,8 +91,32 @@ class ConvStem(nn.Module):
         return layers.conv(self.embed_dim, 1, dtype=self.dtype, name="proj")(x)
 
 
+class MapHead(nn.Module):
+    """timm's ``AttentionPoolLatent`` (one latent, ``pool_type='token'``): multi-head attention of a learnt latent
+    query over the tokens, its output projection, then ``x + mlp(norm(x))``; [B, N, C] -> [B, C]."""
+
+    num_heads: int
+    mlp_ratio: float
+    ln_eps: float
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        batch, tokens, dim = x.shape
+        head_dim = dim // self.num_heads
+        latent = self.param("latent", nn.initializers.zeros, (1, 1, dim), jnp.float32).astype(self.dtype)
+        q = layers.dense(dim, self.dtype, name="q")(latent).reshape(1, 1, self.num_heads, head_dim)
+        kv = layers.dense(2 * dim, self.dtype, name="kv")(x).reshape(batch, tokens, 2, self.num_heads, head_dim)
+        out = layers.dot_product_attention(jnp.broadcast_to(q, (batch, 1, self.num_heads, head_dim)),
+                                           kv[:, :, 0], kv[:, :, 1])
+        x = layers.dense(dim, self.dtype, name="proj")(out.reshape(batch, dim))
+        y = layers.Mlp(int(dim * self.mlp_ratio), self.dtype, name="mlp")(
+            layers.layer_norm(self.ln_eps, self.dtype, name="norm")(x))
+        return x + y
+
+
 class VisionTransformer(nn.Module):
-    """Normalised NHWC images (img_size x img_size) -> logits."""
+    """Normalised NHWC images (img_size x img_size) -> logits (``num_classes=0``: the pooled features)."""
 
     patch_size: int
     embed_dim: int
@@ -100,7 +128,7 @@ class VisionTransformer(nn.Module):
     class_token: bool = True
     reg_tokens: int = 0
     no_embed_class: bool = False
-    global_pool: str = "token"  # 'token' | 'avg'
+    global_pool: str = "token"  # 'token' | 'avg' | 'map'
     fc_norm: bool = False
     layer_scale: bool = False
     distilled: bool = False
@@ -173,11 +201,18 @@ class VisionTransformer(nn.Module):
             head = layers.dense(self.num_classes, self.dtype, name="head")(x[:, 0])
             head_dist = layers.dense(self.num_classes, self.dtype, name="head_dist")(x[:, 1])
             return (head + head_dist) / 2
-        x = x[:, 0] if self.global_pool == "token" else x[:, num_prefix:].mean(axis=1)
+        if self.global_pool == "map":
+            x = MapHead(self.num_heads, self.mlp_ratio, self.ln_eps, self.dtype, name="attn_pool")(x[:, num_prefix:])
+        elif self.global_pool == "token":
+            x = x[:, 0]
+        else:
+            x = x[:, num_prefix:].mean(axis=1)
         if self.fc_norm:
             x = layers.layer_norm(self.ln_eps, self.dtype, name="fc_norm")(x)
         if self.head_bn:
             x = layers.FrozenBatchNorm(1e-6, self.dtype, name="head_bn")(x)
+        if not self.num_classes:
+            return x
         return layers.dense(self.num_classes, self.dtype, name="head")(x)
 
 
