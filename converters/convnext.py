@@ -1,5 +1,6 @@
 """timm ``convnext`` (v1 and v2) state dicts -> :mod:`jaxquba.models.convnext` parameters; torchvision's layout
-(``features.N``, ``block.0/2/3/5``, ``layer_scale``, ``classifier.0/2``) is read under timm's names."""
+(``features.N``, ``block.0/2/3/5``, ``layer_scale``, ``classifier.0/2``) is read under timm's names, and the
+convolutional stem of RobustBench's ConvStem models under ``stem.stem.N``."""
 
 from __future__ import annotations
 
@@ -60,8 +61,12 @@ def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
 def convert_network(read, cfg: dict[str, Any], classifier: bool = True) -> dict[str, Any]:
     """A timm ConvNeXt of config ``cfg`` (depths, grn); ``classifier=False``: without ``head.fc`` (the module's
     ``num_classes=0``, e.g. OpenCLIP's image trunk)."""
-    params: dict[str, Any] = {"stem_conv": tl.conv2d(read, "stem.0"), "stem_norm": tl.layer_norm(read, "stem.1"),
-                              "head_norm": tl.layer_norm(read, "head.norm")}
+    params: dict[str, Any] = {"head_norm": tl.layer_norm(read, "head.norm")}
+    if cfg.get("conv_stem"):  # RobustBench's ConvBlock1 / ConvBlock3 as the model's ``stem``: its own ``stem`` list
+        params["stem"] = tl.conv_stem(read, "stem.stem", len(cfg["conv_stem"]), proj=False)
+    else:
+        params["stem_conv"] = tl.conv2d(read, "stem.0")
+        params["stem_norm"] = tl.layer_norm(read, "stem.1")
     if classifier:
         params["head_fc"] = tl.linear(read, "head.fc")
     for stage, depth in enumerate(cfg["depths"]):

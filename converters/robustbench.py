@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from converters import swin, vit
+from converters import convnext, resnet, swin, vit
 from converters.state_dict import PrefixedReader, StateDictReader
 from jaxquba import zoo
 from jaxquba.errors import UserError
@@ -22,6 +22,10 @@ from jaxquba.errors import UserError
 
 def check_normalizer(read: StateDictReader, spec: zoo.ModelSpec, prefix: str = "normalize.") -> None:
     """The wrapper's ``ImageNormalizer`` buffers must be the spec's mean and std (float32 rounding aside)."""
+    if prefix + "mean" not in read or prefix + "std" not in read:
+        raise UserError(f"{spec.name}: the checkpoint has no RobustBench normaliser ({prefix}mean, {prefix}std); "
+                        "give the state_dict of RobustBench's loaded model (robustbench.utils.load_model(...)), "
+                        "whose network sits under 'model.' behind it")
     for name, expected in (("mean", spec.data.mean), ("std", spec.data.std)):
         got = read(prefix + name).reshape(-1)
         if got.shape != (3,) or not np.allclose(got, expected, rtol=0, atol=1e-6):
@@ -37,3 +41,15 @@ def convert_swin(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
 def convert_vit(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
     check_normalizer(read, spec)
     return vit.convert(PrefixedReader(read, "model."), spec)
+
+
+def convert_resnet(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """Salman et al. 2020: torchvision's resnet50 / wide_resnet50_2 (timm's key names) behind the normaliser."""
+    check_normalizer(read, spec)
+    return resnet.convert(PrefixedReader(read, "model."), spec)
+
+
+def convert_convnext(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    """Liu et al. 2023: timm's convnext_base / convnext_large behind the normaliser."""
+    check_normalizer(read, spec)
+    return convnext.convert(PrefixedReader(read, "model."), spec)

@@ -47,3 +47,15 @@ def mlp(read: StateDictReader, prefix: str) -> dict[str, dict[str, np.ndarray]]:
 def self_attention(read: StateDictReader, prefix: str, qkv_bias: bool = True) -> dict[str, dict[str, np.ndarray]]:
     """timm ``Attention`` (fused qkv, proj) -> :class:`~jaxquba.models.layers.SelfAttention`."""
     return {"qkv": linear(read, f"{prefix}.qkv", bias=qkv_bias), "proj": linear(read, f"{prefix}.proj")}
+
+
+def conv_stem(read: StateDictReader, prefix: str, convs: int, proj: bool) -> dict[str, dict[str, np.ndarray]]:
+    """RobustBench's ConvStem ``Sequential`` (conv, LayerNorm, GELU per stage: indices 3i, 3i + 1; then, with
+    ``proj``, the 1x1 conv at 3 x convs) -> :class:`~jaxquba.models.layers.ConvStem`."""
+    params = {}
+    for i in range(convs):
+        params[f"conv_{i}"] = conv2d(read, f"{prefix}.{3 * i}")
+        params[f"norm_{i}"] = layer_norm(read, f"{prefix}.{3 * i + 1}")
+    if proj:
+        params["proj"] = conv2d(read, f"{prefix}.{3 * convs}")
+    return params

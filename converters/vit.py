@@ -52,10 +52,7 @@ def convert_mae_linear_probe(read: StateDictReader, spec: zoo.ModelSpec) -> dict
 def _backbone(read, cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Patch embedding, pre-norm and blocks under timm's names (which DINO, DINOv2 and MAE share)."""
     if cfg.get("conv_stem", 0):  # RobustBench's ConvBlock: stem.{0,3,6,9} convs, stem.{1,4,7,10} norms, stem.12
-        stem = f"{prefix}patch_embed.proj.stem"
-        patch_embed = {f"conv_{i}": tl.conv2d(read, f"{stem}.{3 * i}") for i in range(4)}
-        patch_embed.update({f"norm_{i}": tl.layer_norm(read, f"{stem}.{3 * i + 1}") for i in range(4)})
-        patch_embed["proj"] = tl.conv2d(read, f"{stem}.12")
+        patch_embed = tl.conv_stem(read, f"{prefix}patch_embed.proj.stem", 4, proj=True)
     else:
         patch_embed = tl.conv2d(read, f"{prefix}patch_embed.proj", bias=not cfg.get("pre_norm", False))
     params: dict[str, Any] = {"patch_embed": patch_embed}

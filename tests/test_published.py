@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Published rows that resolve to a registered model, per architecture group of the table. Exact for the groups
 # whose families issue 15 ports (raise the number when a family or tag lands; the listing test fails until it is
 # raised, so the count stays true).
-EXPECTED_COVERAGE = {"CNN": 159}
+EXPECTED_COVERAGE = {"CNN": 167}
 
 # A floor for the groups that sibling issues port in parallel (they raise it as they land; kept apart from the line
 # above so that landings of both do not touch the same lines).

@@ -1,8 +1,17 @@
 """RobustBench ImageNet models on their Flax families: RobustBench's ``Sequential(normalize, model)`` wrapper (or the
 bare model, for those without a normaliser) on [0, 1] images against the converted spec's classifier function (which
-normalises with the spec's data config), random init, real photos; and the normaliser check. RobustBench is not
-installed: its two small modules (``ImageNormalizer``, the ConvStem ``ConvBlock``) are rebuilt here from torch and
-timm layers with its state-dict names."""
+normalises with the spec's data config), random init, real photos; and the normaliser check.
+
+RobustBench (1.1.1) is not installed (it pins an older timm). Its models are assembled here as its
+``model_zoo/imagenet.py`` assembles them, from the same torchvision and timm builders: ``normalize_model(model, mu,
+sigma)`` is ``Sequential(normalize=ImageNormalizer, model=model)`` with ``mean``/``std`` buffers (1, 3, 1, 1), and
+``get_convstem_models`` replaces a timm model's stem (or ViT patch projection) by a ``ConvBlock*``. Its two small
+modules are rebuilt from torch and timm layers under its state-dict names: ``ImageNormalizer`` (``(x - mean) /
+std``) and the ConvStem blocks (``stem`` = Sequential of 3x3 conv, channels-first LayerNorm eps 1e-6, GELU, ...;
+RobustBench's own channels-first LayerNorm computes the mean and biased variance over channels with an affine
+``weight``/``bias``, which is timm's ``LayerNorm2d``). The state dicts converted are these models' ``state_dict()``:
+the layout of RobustBench's loaded model (``utils.load_model`` loads the checkpoint into the same assembled module,
+``model.``-prefixed where a normaliser wraps it), which is what ``--weights=PATH`` takes."""
 
 from __future__ import annotations
 
@@ -20,7 +29,16 @@ from parity_util import assert_parity, informative_random_state, sample_image_pa
 
 
 def _wrapped(timm, arch: str, mean, std, **kwargs):
-    """RobustBench's ``normalize_model``: ``ImageNormalizer`` buffers ``mean``/``std`` (1, 3, 1, 1), then the model."""
+    """RobustBench's ``normalize_model`` around timm's random-init ``arch``."""
+    import torch
+
+    torch.manual_seed(0)
+    return _normalized(timm.create_model(arch, pretrained=False, **kwargs), mean, std)
+
+
+def _normalized(model, mean, std):
+    """RobustBench's ``normalize_model``: ``ImageNormalizer`` buffers ``mean``/``std`` (1, 3, 1, 1), then the model
+    (made informative)."""
     import collections
 
     import torch
@@ -34,8 +52,6 @@ def _wrapped(timm, arch: str, mean, std, **kwargs):
         def forward(self, x):
             return (x - self.mean) / self.std
 
-    torch.manual_seed(0)
-    model = timm.create_model(arch, pretrained=False, **kwargs)
     wrapped = torch.nn.Sequential(collections.OrderedDict([("normalize", ImageNormalizer()), ("model", model)]))
     informative_random_state(wrapped.model)
     return wrapped.eval()
@@ -85,21 +101,29 @@ def test_normalizer_that_differs_from_the_spec_is_refused(timm_module):
         load.convert_state_dict(spec, wrapped.state_dict(), "random init")
 
 
-def _conv_block(width: int, embed_dim: int):
-    """RobustBench's ``ConvBlock`` (convstem_models.py): four 3x3/2 convs with channels-first LayerNorm (eps 1e-6)
-    and GELU, then a 1x1 conv; the same ``stem`` Sequential indices."""
+def _conv_block(stages, proj_dim: int = 0):
+    """RobustBench's ``ConvBlock*`` (convstem_models.py): per (width, stride) a 3x3 conv, a channels-first LayerNorm
+    (eps 1e-6) and GELU, then (``ConvBlock``, the ViT stems) a 1x1 conv to ``proj_dim``; the same ``stem``
+    Sequential indices."""
     import torch
     from timm.layers import LayerNorm2d
 
     mods = []
     c_in = 3
-    for mult in (1, 2, 4, 8):
-        mods += [torch.nn.Conv2d(c_in, width * mult, 3, 2, 1), LayerNorm2d(width * mult, eps=1e-6), torch.nn.GELU()]
-        c_in = width * mult
+    for width, stride in stages:
+        mods += [torch.nn.Conv2d(c_in, width, 3, stride, 1), LayerNorm2d(width, eps=1e-6), torch.nn.GELU()]
+        c_in = width
+    if proj_dim:
+        mods.append(torch.nn.Conv2d(c_in, proj_dim, 1))
     block = torch.nn.Module()
-    block.stem = torch.nn.Sequential(*mods, torch.nn.Conv2d(c_in, embed_dim, 1))
+    block.stem = torch.nn.Sequential(*mods)
     block.forward = lambda x: block.stem(x)
     return block
+
+
+def _vit_conv_block(width: int, embed_dim: int):
+    """``ConvBlock(width)``: four 3x3/2 convs of width x (1, 2, 4, 8), then the 1x1 conv to the embedding."""
+    return _conv_block([(width * m, 2) for m in (1, 2, 4, 8)], embed_dim)
 
 
 @pytest.mark.parametrize("name,arch,wrapped", [("Singh2023Revisiting-ViT-S-ConvStem", "deit_small_patch16_224", True),
@@ -111,11 +135,98 @@ def test_singh2023_convstem_vit_parity(name, arch, wrapped, timm_module, shared_
     full = zoo.get(name)
     with torch.device("meta"):
         counted = timm_module.create_model(arch)
-    counted.patch_embed.proj = _conv_block(48, full.config_dict()["embed_dim"])
+    counted.patch_embed.proj = _vit_conv_block(48, full.config_dict()["embed_dim"])
     assert full.num_params == sum(p.numel() for p in counted.parameters())
 
     spec = small_variant(name, depth=1)
     reference = _wrapped(timm_module, arch, spec.data.mean, spec.data.std, depth=1)
-    reference.model.patch_embed.proj = _conv_block(48, spec.config_dict()["embed_dim"])
+    reference.model.patch_embed.proj = _vit_conv_block(48, spec.config_dict()["embed_dim"])
     informative_random_state(reference.model)
     _classifier_parity(timm_module, spec, reference if wrapped else reference.model, shared_data)
+
+
+# --- adversarially trained CNNs: Salman et al. 2020 ResNets, Liu et al. 2023 ConvNeXts, Singh et al. 2023 ConvStem
+# ConvNeXts (RobustBench's model_zoo/imagenet.py and convstem_models.py) --------------------------------------------
+
+_TORCHVISION_RESNETS = {"Salman2020Do-RN50": ("resnet50", {}), "Salman2020Do-RN50-2": ("wide_resnet50_2",
+                                                                                      {"width_per_group": 128})}
+_CONVSTEM = {"T": ("convnext_tiny", [(48, 2), (96, 2)]),  # ConvBlock1(48)
+             "S": ("convnext_small", [(48, 2), (96, 2)]),
+             "B": ("convnext_base", [(64, 2), (96, 2), (128, 1)]),  # ConvBlock3(64)
+             "L": ("convnext_large", [(96, 2), (144, 2), (192, 1)])}  # ConvBlock3(96)
+
+
+def _convstem_convnext(timm, letter: str, **kwargs):
+    """RobustBench's ``get_convstem_models('convnext_<letter>_cvst')``: timm's ConvNeXt, ``model.stem`` replaced; no
+    normaliser."""
+    arch, stages = _CONVSTEM[letter]
+    model = timm.create_model(arch, pretrained=False, **kwargs)
+    model.stem = _conv_block(stages)
+    return model
+
+
+def test_adversarially_trained_cnn_parameter_counts(timm_module):
+    """Each spec's count is that of the module RobustBench assembles (built on the meta device)."""
+    import torch
+    import torchvision
+
+    counts = {}
+    with torch.device("meta"):
+        for name, (builder, _) in _TORCHVISION_RESNETS.items():
+            counts[name] = getattr(torchvision.models, builder)()
+        for size in ("B", "L"):
+            counts[f"Liu2023Comprehensive-ConvNeXt-{size}"] = timm_module.create_model(
+                {"B": "convnext_base", "L": "convnext_large"}[size])
+        for letter in _CONVSTEM:
+            counts[f"Singh2023Revisiting-ConvNeXt-{letter}-ConvStem"] = _convstem_convnext(timm_module, letter)
+    for name, model in counts.items():
+        assert zoo.get(name).num_params == sum(p.numel() for p in model.parameters()), name
+    for letter in ("T", "B"):  # the Flax modules of both stem kinds (ConvBlock1, ConvBlock3)
+        spec = zoo.get(f"Singh2023Revisiting-ConvNeXt-{letter}-ConvStem")
+        assert models.count_params(spec) == spec.num_params
+
+
+def test_salman2020_wide_resnet_parity(timm_module, shared_data):
+    """``normalize_model(torchvision wide_resnet50_2(), mu, sigma)``, one bottleneck per stage (torchvision's
+    ``ResNet(Bottleneck, [1, 1, 1, 1], width_per_group=128)``; ResNet-50 is the same code at width 64), on [0, 1]
+    images resized as the peer does (256 bilinear, crop 224)."""
+    import torch
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    spec = small_variant("Salman2020Do-RN50-2", depths=(1, 1, 1, 1))
+    torch.manual_seed(0)
+    reference = _normalized(ResNet(Bottleneck, [1, 1, 1, 1], width_per_group=128), spec.data.mean, spec.data.std)
+    assert {k.split(".")[0] for k in reference.state_dict()} == {"normalize", "model"}
+    _classifier_parity(timm_module, spec, reference, shared_data)
+
+
+def test_liu2023_convnext_parity(timm_module, shared_data):
+    """``normalize_model(timm convnext_base, mu, sigma)`` with one block per stage."""
+    spec = small_variant("Liu2023Comprehensive-ConvNeXt-B", depths=(1, 1, 1, 1))
+    reference = _wrapped(timm_module, "convnext_base", spec.data.mean, spec.data.std, depths=(1, 1, 1, 1))
+    _classifier_parity(timm_module, spec, reference, shared_data)
+
+
+@pytest.mark.parametrize("letter", ["T", "B"])
+def test_singh2023_convstem_convnext_parity(letter, timm_module, shared_data):
+    """The bare ConvStem ConvNeXt (no normaliser: [0, 1] images in, spec mean 0 and std 1), one block per stage;
+    T has ``ConvBlock1`` (two strided convs), B ``ConvBlock3`` (a third, unstrided one)."""
+    import torch
+
+    spec = small_variant(f"Singh2023Revisiting-ConvNeXt-{letter}-ConvStem", depths=(1, 1, 1, 1))
+    assert spec.data.mean == (0.0, 0.0, 0.0) and spec.data.std == (1.0, 1.0, 1.0)
+    torch.manual_seed(0)
+    reference = _convstem_convnext(timm_module, letter, depths=(1, 1, 1, 1)).eval()
+    informative_random_state(reference)
+    assert any(k.startswith("stem.stem.") for k in reference.state_dict())
+    _classifier_parity(timm_module, spec, reference, shared_data)
+
+
+def test_loaded_layout_without_the_wrapper_is_refused(timm_module):
+    """A Liu2023 ConvNeXt state dict must be RobustBench's loaded model's (``normalize.*`` + ``model.*``); the bare
+    timm layout (its Google Drive file after RobustBench strips ``module.``/``model.``) is not silently taken as a
+    model without normalisation."""
+    spec = small_variant("Liu2023Comprehensive-ConvNeXt-B", depths=(1, 1, 1, 1))
+    wrapped = _wrapped(timm_module, "convnext_base", spec.data.mean, spec.data.std, depths=(1, 1, 1, 1))
+    with pytest.raises(UserError, match="no RobustBench normaliser"):
+        load.convert_state_dict(spec, wrapped.model.state_dict(), "random init")

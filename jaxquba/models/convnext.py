@@ -4,7 +4,9 @@ Stem: 4x4/4 conv + LayerNorm. Four stages; stages 2-4 start with LayerNorm + 2x2
 LayerNorm, Linear (4x) -> GELU -> Linear, per-channel ``gamma`` scale, residual. Head: global average pool,
 LayerNorm, Linear. All LayerNorms use eps=1e-6 over channels, which in NHWC is the last axis. ``num_classes=0`` drops
 the Linear (timm's ``reset_classifier(0)``): the module then returns the pooled, normalised features, as the image
-trunk of OpenCLIP's ConvNeXt towers (:mod:`jaxquba.models.clip`) does.
+trunk of OpenCLIP's ConvNeXt towers (:mod:`jaxquba.models.clip`) does. ``conv_stem`` ((width, stride) per 3x3 conv)
+replaces the patchify stem by Singh et al.'s convolutional stem (:class:`~jaxquba.models.layers.ConvStem`, no final
+1x1 conv; RobustBench's ``ConvBlock1`` / ``ConvBlock3``, overall stride 4 like the 4x4/4 stem it replaces).
 
 v2 (``grn=True``, timm's ``use_grn=True, ls_init_value=None``) puts a Global Response Norm between the MLP's GELU
 and its second Linear and drops the ``gamma`` scale. timm's ``conv_mlp`` (1x1 convs instead of Linears, used by
@@ -12,6 +14,8 @@ and its second Linear and drops the ``gamma`` scale. timm's ``conv_mlp`` (1x1 co
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import flax.linen as nn
 import jax
@@ -74,13 +78,19 @@ class ConvNeXt(nn.Module):
     depths: tuple[int, ...]
     dims: tuple[int, ...]
     grn: bool = False  # ConvNeXt-V2
+    conv_stem: tuple[tuple[int, int], ...] = ()  # Singh et al.'s stem: (width, stride) per conv
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
-        x = layers.conv(self.dims[0], 4, 4, dtype=self.dtype, name="stem_conv")(images.astype(self.dtype))
-        x = layers.layer_norm(LN_EPS, self.dtype, name="stem_norm")(x)
+        x = images.astype(self.dtype)
+        if self.conv_stem:
+            widths, strides = zip(*self.conv_stem)
+            x = layers.ConvStem(widths, strides, dtype=self.dtype, name="stem")(x)
+        else:
+            x = layers.conv(self.dims[0], 4, 4, dtype=self.dtype, name="stem_conv")(x)
+            x = layers.layer_norm(LN_EPS, self.dtype, name="stem_norm")(x)
         for stage, (depth, dim) in enumerate(zip(self.depths, self.dims)):
             if stage > 0:
                 x = layers.layer_norm(LN_EPS, self.dtype, name=f"stages_{stage}_downsample_norm")(x)
@@ -151,3 +161,32 @@ for _size, (_depths, _dims, _num_params) in _V2_ARCHS.items():
         zoo.register(zoo.ModelSpec(name=f"convnextv2_{_size}.{_tag}", family="convnext",
                                    config=zoo.config(depths=_depths, dims=_dims, grn=True), data=_FB,
                                    num_params=_num_params, hf_hub_id=f"timm/convnextv2_{_size}.{_tag}"))
+
+
+# RobustBench's adversarially trained ConvNeXts (ImageNet Linf), Resize 256 bicubic -> crop 224:
+#  * Liu et al. 2023 (published Liu2023Comprehensive-ConvNeXt-B/L): timm's convnext_base / convnext_large behind
+#    RobustBench's ImageNet normaliser (``Sequential(normalize, model)``), so the ImageNet mean/std data config; family
+#    convnext_robustbench reads the model under ``model.`` and checks the normaliser (converters/robustbench.py).
+#  * Singh et al. 2023 (published Singh2023Revisiting-ConvNeXt-*-ConvStem): timm's ConvNeXt with its stem replaced by
+#    a convolutional one (RobustBench's ``get_convstem_models``: ``ConvBlock1(48)`` for T/S, ``ConvBlock3(64)`` for
+#    B, ``ConvBlock3(96)`` for L) and no normaliser: the network takes [0, 1] images (mean 0, std 1).
+# Weights: Google Drive files RobustBench downloads; --weights=PATH of RobustBench's loaded model's state_dict.
+register_family("convnext_robustbench", build, converter="converters.robustbench:convert_convnext")
+_ROBUSTBENCH = zoo.DataConfig(224, 0.875, "bicubic")
+for _published, _size, _num_params in (("Liu2023Comprehensive-ConvNeXt-B", "base", 88_591_464),
+                                       ("Liu2023Comprehensive-ConvNeXt-L", "large", 197_767_336)):
+    _depths, _dims, _, _ = _ARCHS[_size]
+    zoo.register(zoo.ModelSpec(name=_published, family="convnext_robustbench",
+                               config=zoo.config(depths=_depths, dims=_dims), data=_ROBUSTBENCH,
+                               num_params=_num_params, aliases=(_published.replace("-ConvNeXt", "_ConvNeXt"),)))
+
+_CONV_STEMS = {"tiny": ((48, 2), (96, 2)), "small": ((48, 2), (96, 2)),  # ConvBlock1(48)
+               "base": ((64, 2), (96, 2), (128, 1)), "large": ((96, 2), (144, 2), (192, 1))}  # ConvBlock3(64 / 96)
+for _size, _letter, _num_params in (("tiny", "T", 28_627_432), ("small", "S", 50_261_992),
+                                    ("base", "B", 88_753_416), ("large", "L", 198_134_680)):
+    _depths, _dims, _, _ = _ARCHS[_size]
+    _published = f"Singh2023Revisiting-ConvNeXt-{_letter}-ConvStem"
+    zoo.register(zoo.ModelSpec(name=_published, family="convnext",
+                               config=zoo.config(depths=_depths, dims=_dims, conv_stem=_CONV_STEMS[_size]),
+                               data=dataclasses.replace(_ROBUSTBENCH, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+                               num_params=_num_params, aliases=(_published.replace("-ConvNeXt", "_ConvNeXt"),)))

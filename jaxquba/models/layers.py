@@ -116,6 +116,26 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int | str = 0, gr
                    use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+class ConvStem(nn.Module):
+    """The convolutional stems of Singh et al. 2023 (RobustBench's ``ConvBlock``, ``ConvBlock1``, ``ConvBlock3``):
+    3x3 convs (padding 1) of the given widths and strides, each followed by a LayerNorm over channels (eps 1e-6) and
+    the exact GELU; then, where ``proj_dim`` > 0, a 1x1 conv to ``proj_dim`` (the ViT stems end so)."""
+
+    widths: tuple[int, ...]
+    strides: tuple[int, ...]
+    proj_dim: int = 0
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, (width, stride) in enumerate(zip(self.widths, self.strides, strict=True)):
+            x = conv(width, 3, stride, padding=1, dtype=self.dtype, name=f"conv_{i}")(x)
+            x = gelu(layer_norm(1e-6, self.dtype, name=f"norm_{i}")(x))
+        if self.proj_dim:
+            x = conv(self.proj_dim, 1, dtype=self.dtype, name="proj")(x)
+        return x
+
+
 def max_pool_ceil(x: jax.Array, kernel: int, stride: int, padding: int = 0) -> jax.Array:
     """``torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)`` on NHWC: the output size rounds up, so a last,
     partial window counts (padded with -inf), unless it would start in the right padding (PyTorch drops it)."""

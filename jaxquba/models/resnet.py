@@ -223,3 +223,17 @@ for _arch, (_block, _depths, _variant, _num_params) in _ARCHS.items():
 for _name in ("ResNet50-DINO-LP", "ResNet50-DINO-FT"):
     zoo.register(zoo.ModelSpec(name=_name, family="resnet", config=zoo.config(block="bottleneck", depths=(3, 4, 6, 3)),
                                data=_GLUON, num_params=_ARCHS["resnet50"][3]))
+
+
+# RobustBench's adversarially trained ResNets (Salman et al. 2020, ImageNet Linf; published Salman2020Do-RN50 and
+# Salman2020Do-RN50-2): torchvision's resnet50 / wide_resnet50_2 behind RobustBench's ImageNet normaliser
+# (``Sequential(normalize, model)``, ImageNet mean/std), Resize 256 (bilinear) -> crop 224. Family resnet_robustbench
+# reads the model under ``model.`` and checks the normaliser (converters/robustbench.py). Weights: Google Drive files
+# RobustBench downloads; --weights=PATH of RobustBench's loaded model's state_dict.
+register_family("resnet_robustbench", build, converter="converters.robustbench:convert_resnet")
+for _published, _robustbench, _arch in (("Salman2020Do-RN50", "Salman2020Do_R50", "resnet50"),
+                                        ("Salman2020Do-RN50-2", "Salman2020Do_50_2", "wide_resnet50_2")):
+    _block, _depths, _variant, _num_params = _ARCHS[_arch]
+    zoo.register(zoo.ModelSpec(name=_published, family="resnet_robustbench",
+                               config=zoo.config(block=_block, depths=_depths, **_variant), data=_TORCHVISION,
+                               num_params=_num_params, aliases=(_robustbench,)))

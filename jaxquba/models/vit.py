@@ -76,21 +76,6 @@ class Block(nn.Module):
         return x + (layers.LayerScale(name="ls2")(y) if self.layer_scale else y)
 
 
-class ConvStem(nn.Module):
-    """Singh et al.'s convolutional stem (see the module docstring); NHWC in, NHWC at 1/16 resolution out."""
-
-    width: int
-    embed_dim: int
-    dtype: layers.Dtype
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for i, mult in enumerate((1, 2, 4, 8)):
-            x = layers.conv(self.width * mult, 3, 2, padding=1, dtype=self.dtype, name=f"conv_{i}")(x)
-            x = layers.gelu(layers.layer_norm(LN_EPS, self.dtype, name=f"norm_{i}")(x))
-        return layers.conv(self.embed_dim, 1, dtype=self.dtype, name="proj")(x)
-
-
 class MapHead(nn.Module):
     """timm's ``AttentionPoolLatent`` (one latent, ``pool_type='token'``): multi-head attention of a learnt latent
     query over the tokens, its output projection, then ``x + mlp(norm(x))``; [B, N, C] -> [B, C]."""
@@ -151,7 +136,9 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"this ViT takes {self.img_size}x{self.img_size} images, got {images.shape[1:3]}")
         batch = images.shape[0]
         if self.conv_stem:
-            x = ConvStem(self.conv_stem, self.embed_dim, self.dtype, name="patch_embed")(images.astype(self.dtype))
+            w = self.conv_stem
+            x = layers.ConvStem((w, 2 * w, 4 * w, 8 * w), (2, 2, 2, 2), self.embed_dim, self.dtype,
+                                name="patch_embed")(images.astype(self.dtype))
         else:
             x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID",
                             use_bias=not self.pre_norm, dtype=self.dtype, name="patch_embed")(images.astype(self.dtype))
