@@ -3,8 +3,11 @@
 Both code bases name tensors the same way (``visual.*``, ``transformer.resblocks.*``, ``token_embedding``, ...);
 OpenAI's original checkpoints add three integer entries (input resolution, context length, vocabulary size) that
 carry no weights. OpenCLIP's ConvNeXt towers hold timm's ConvNeXt under ``visual.trunk.`` (read by
-:mod:`converters.convnext`, without ``head.fc``) and open_clip's projection under ``visual.head.``. The zero-shot
-head is not in any checkpoint: it is computed here with the converted text tower.
+:mod:`converters.convnext`, without ``head.fc``) and open_clip's projection under ``visual.head.``. MobileCLIP
+(open_clip's ``CustomTextCLIP``) keeps the text tower under ``text.`` and its FastViT image tower, a whole timm
+network whose classifier is the projection, under ``visual.trunk.``: its training-time branches are fused by
+:mod:`converters.fastvit`. The zero-shot head is not in any checkpoint: it is computed here with the converted text
+tower.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from converters import convnext
+from converters import convnext, fastvit
 from converters import torch_layout as tl
 from converters.state_dict import PrefixedReader, StateDictReader
 from jaxquba import models, zoo
@@ -85,17 +88,21 @@ def convert_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]
     for key in OPENAI_METADATA_KEYS + ("logit_scale",):  # the classifier uses the fixed scale 100, see models.clip
         if key in read:
             read(key)
-    if "stage_blocks" in vision:
+    if vision.pop("tower", None) == "fastvit":  # MobileCLIP: open_clip's TimmModel, the timm network under visual.trunk
+        visual = fastvit.convert_config(read, vision, prefix="visual.trunk.")
+    elif "stage_blocks" in vision:
         visual = _modified_resnet(read, vision)
     elif "depths" in vision:
         visual = _convnext_tower(read, vision)
     else:
         visual = _vision_transformer(read, vision)
-    transformer = {"token_embedding": read("token_embedding.weight"),
-                   "positional_embedding": read("positional_embedding"),
-                   **_blocks(read, "transformer.resblocks", text["layers"]),
-                   "ln_final": tl.layer_norm(read, "ln_final"),
-                   "text_projection": read("text_projection")}
+    # open_clip's CustomTextCLIP (MobileCLIP) keeps the same text transformer under ``text.``
+    t = "text." if "text.token_embedding.weight" in read else ""
+    transformer = {"token_embedding": read(f"{t}token_embedding.weight"),
+                   "positional_embedding": read(f"{t}positional_embedding"),
+                   **_blocks(read, f"{t}transformer.resblocks", text["layers"]),
+                   "ln_final": tl.layer_norm(read, f"{t}ln_final"),
+                   "text_projection": read(f"{t}text_projection")}
     return {"visual": visual, "transformer": transformer}
 
 

@@ -142,9 +142,13 @@ def _gamma(read: StateDictReader, key: str) -> np.ndarray:
     return read(key).reshape(-1)  # LayerScale2d keeps (C, 1, 1)
 
 
-def convert(read: StateDictReader, spec: zoo.ModelSpec, prefix: str = "") -> dict[str, Any]:
-    """``prefix``: where the network sits in the state dict (``visual.trunk.`` in an open_clip MobileCLIP)."""
-    cfg = spec.config_dict()
+def convert(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+    return convert_config(read, spec.config_dict())
+
+
+def convert_config(read: StateDictReader, cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The parameters of a :class:`~jaxquba.models.fastvit.FastVit` with config ``cfg``; ``prefix``: where the
+    network sits in the state dict (``visual.trunk.`` in an open_clip MobileCLIP)."""
     p = prefix
     kernel = cfg.get("repmixer_kernel_size", 3)
     params: dict[str, Any] = {

@@ -1,9 +1,11 @@
-"""CLIP-family models (OpenAI CLIP, OpenCLIP) as zero-shot ImageNet classifiers.
+"""CLIP-family models (OpenAI CLIP, OpenCLIP, MobileCLIP) as zero-shot ImageNet classifiers.
 
 The image tower is a ViT (class token, ``ln_pre``, ``ln_post``, projection), OpenAI's modified ResNet (three-conv
 stem, anti-aliased strided blocks, attention pooling) or, for OpenCLIP's ``convnext_*`` configurations, open_clip's
 ``TimmModel`` around a timm ConvNeXt trunk (:class:`ConvNeXtTower`); the text tower is a causal transformer read
-out at the end-of-text token. As a classifier, the model L2-normalises the image features and returns
+out at the end-of-text token. MobileCLIP-S1/S2 have a FastViT image tower (:mod:`jaxquba.models.fastvit`,
+reparameterised as the peer ran it, its classifier being the projection) and a bidirectional text tower (no causal
+mask). As a classifier, the model L2-normalises the image features and returns
 ``100 * cosine`` with the 1000 class embeddings of its zero-shot head (``zeroshot_head``, built from the text tower by
 :mod:`jaxquba.zeroshot.heads` when the weights are converted). Under the ``quba_paper`` protocol these logits are
 turned into the probabilities the peer's wrapper returned (``ModelSpec.output == 'probs'``; see
@@ -34,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba import zoo
-from jaxquba.models import convnext, layers, register_family, vit
+from jaxquba.models import convnext, fastvit, layers, register_family, vit
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default, used by both CLIP code bases
 ZERO_SHOT_SCALE = 100.0  # the fixed logit scale of the zero-shot wrappers (not the learned one)
@@ -215,7 +217,7 @@ class TextTransformer(nn.Module):
     vocab_size: int
     embed_dim: int
     quick_gelu: bool
-    causal: bool = True
+    causal: bool = True  # False: bidirectional (SigLIP; MobileCLIP-S1/S2, open_clip's ``no_causal_mask``)
     pool: str = "argmax"  # 'argmax' | 'last'
     proj_bias: bool = False
     ln_eps: float = LN_EPS
@@ -228,8 +230,11 @@ class TextTransformer(nn.Module):
 
         With the causal mask and argmax pooling, features at the end-of-text token do not depend on the padding
         after it, so callers may trim trailing padding columns (L < context_length) and get identical features
-        faster. A bidirectional tower read at the last position (SigLIP) needs the full padded context.
+        faster. A bidirectional tower attends to the padding too (open_clip masks nothing there), so it pads trimmed
+        tokens back to the context length with the padding id 0 first (what ``heads.trimmed`` removed).
         """
+        if not self.causal and tokens.shape[1] < self.context_length:
+            tokens = jnp.pad(tokens, ((0, 0), (0, self.context_length - tokens.shape[1])))  # 0: the padding id
         length = tokens.shape[1]
         embedding = self.param("token_embedding", nn.initializers.zeros, (self.vocab_size, self.width), jnp.float32)
         pos = self.param("positional_embedding", nn.initializers.zeros, (self.context_length, self.width),
@@ -267,7 +272,9 @@ class CLIP(nn.Module):
 
     def setup(self):
         vision = dict(self.vision)
-        if "stage_blocks" in vision:
+        if vision.pop("tower", None) == "fastvit":  # MobileCLIP-S1/S2: its classifier is the image projection
+            self.visual = fastvit.FastVit(num_classes=self.embed_dim, dtype=self.dtype, **vision)
+        elif "stage_blocks" in vision:
             self.visual = ModifiedResNet(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
         elif "depths" in vision:
             self.visual = ConvNeXtTower(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
@@ -301,8 +308,9 @@ register_family("clip", build, converter="converters.clip:convert")
 
 # --- registry --------------------------------------------------------------------------------------------------------
 
-def _text(width: int = 512, layers_: int = 12, heads: int = 8) -> tuple[tuple[str, Any], ...]:
-    return zoo.config(width=width, layers=layers_, heads=heads, context_length=77, vocab_size=49408)
+def _text(width: int = 512, layers_: int = 12, heads: int = 8, causal: bool = True) -> tuple[tuple[str, Any], ...]:
+    extra = {} if causal else {"causal": False}
+    return zoo.config(width=width, layers=layers_, heads=heads, context_length=77, vocab_size=49408, **extra)
 
 
 def _vit(width: int, layers_: int, patch: int, size: int) -> tuple[tuple[str, Any], ...]:
@@ -325,6 +333,12 @@ def _data(size: int, inception_norm: bool = False) -> zoo.DataConfig:
 _INCEPTION_NORM = {"clip_vit_l14.laion2b_s32b_b82k"}  # trained with mean = std = 0.5 (open_clip's pretrained cfg)
 
 
+def _mobileclip_data(size: int) -> zoo.DataConfig:
+    """MobileCLIP reads the [0, 1] image (no normalisation), resized bilinearly: open_clip's pretrained cfg and
+    Apple's ``mobileclip.create_model_and_transforms`` (Resize, CenterCrop, ToTensor), which the peer used."""
+    return zoo.DataConfig(size, 1.0, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
 _ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, input size)
     "RN50": (1024, zoo.config(stage_blocks=(3, 4, 6, 3), width=64, image_size=224), _text(), 224),
     "RN101": (512, zoo.config(stage_blocks=(3, 4, 23, 3), width=64, image_size=224), _text(), 224),
@@ -337,6 +351,12 @@ _ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, 
     "convnext_large_d": (768, _convnext("large", "mlp", 256), _text(768, 16, 12), 256),
     "convnext_large_d_320": (768, _convnext("large", "mlp", 320), _text(768, 16, 12), 320),
     "convnext_base_w_320": (640, _convnext("base", "linear", 320), _text(640, 12, 10), 320),
+    # MobileCLIP-S1/S2: FastViT MCi1/MCi2 image towers (timm fastvit_mci1/2, reparameterised: models/fastvit.py)
+    # and a bidirectional text transformer.
+    "MobileCLIP-S1": (512, zoo.config(tower="fastvit", **dict(fastvit.mci_config((4, 12, 20, 4), (64, 128, 256, 512)))),
+                      _text(causal=False), 256),
+    "MobileCLIP-S2": (512, zoo.config(tower="fastvit", **dict(fastvit.mci_config((4, 12, 24, 4), (80, 160, 320, 640)))),
+                      _text(causal=False), 256),
 }
 
 # (jaxquba name, open_clip architecture, quick_gelu, hub id, parameter count (image + text towers), aliases)
@@ -373,15 +393,26 @@ _MODELS = (
      "laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K-augreg", 179_385_345, ("clip_convnext_base_w_320",)),
     ("clip_convnext_large_d_320.laion2b_s29b_b131k_ft_soup", "convnext_large_d_320", False,
      "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup", 351_772_609, ("clip_convnext_large_d_320",)),
+    # MobileCLIP: the count of the reparameterised model the peer evaluated (Apple's create_model_and_transforms
+    # fuses the branches), which the published Params column shows; see REPARAMETERISED_AWAY.
+    ("mobileclip_s1.datacompdr", "MobileCLIP-S1", False, "apple/MobileCLIP-S1-OpenCLIP", 84_889_153,
+     ("mobileclip_s1",)),
+    ("mobileclip_s2.datacompdr", "MobileCLIP-S2", False, "apple/MobileCLIP-S2-OpenCLIP", 99_131_089,
+     ("mobileclip_s2",)),
 )
+
+# Parameters of the training-time branches (open_clip's model and its checkpoints) that the reparameterisation
+# removes: open_clip's count minus a spec's ``num_params``.
+REPARAMETERISED_AWAY = {"mobileclip_s1.datacompdr": 80_576, "mobileclip_s2.datacompdr": 112_240}
 
 OPEN_CLIP_ARCH: dict[str, str] = {}  # jaxquba name -> open_clip architecture (for references and parity)
 
 for _name, _arch, _quick, _hub, _params, _aliases in _MODELS:
     _embed, _vision, _text_cfg, _size = _ARCHS[_arch]
     OPEN_CLIP_ARCH[_name] = _arch + ("-quickgelu" if _quick else "")
+    _spec_data = _mobileclip_data(_size) if _arch.startswith("MobileCLIP") else _data(_size, _name in _INCEPTION_NORM)
     zoo.register(zoo.ModelSpec(
-        name=_name, family="clip", data=_data(_size, _name in _INCEPTION_NORM), num_params=_params, aliases=_aliases, hf_hub_id=_hub,
+        name=_name, family="clip", data=_spec_data, num_params=_params, aliases=_aliases, hf_hub_id=_hub,
         config=zoo.config(embed_dim=_embed, vision=_vision, text=_text_cfg, quick_gelu=_quick),
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"), output="probs"))
 

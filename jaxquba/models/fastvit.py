@@ -191,6 +191,15 @@ def sa_config(depths: tuple[int, ...]) -> tuple:
                       pos_embs=(False, False, False, True))
 
 
+def mci_config(depths: tuple[int, ...], dims: tuple[int, ...]) -> tuple:
+    """timm's ``fastvit_mci*`` (MobileCLIP's image towers MCi0-2): MLP ratio 3, squeeze-excite and GELU in the last
+    two patch embeddings. The classifier of such a tower is MobileCLIP's image projection."""
+    return zoo.config(layers=depths, embed_dims=dims, mlp_ratios=(3, 3, 3, 3),
+                      token_mixers=("repmixer", "repmixer", "repmixer", "attention"),
+                      pos_embs=(False, False, False, True), se_downsamples=(False, False, True, True),
+                      lkc_use_act=True)
+
+
 # Parameters of the training-time branches that fusing removes (timm's default model minus its reparameterised
 # copy), per registered architecture: ``num_params`` (the published count) minus this is the module's own count.
 FUSED_AWAY = {"fastvit_sa12": 35_648, "fastvit_sa24": 52_928, "fastvit_sa36": 70_208}
