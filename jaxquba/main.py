@@ -79,7 +79,7 @@ def main(argv) -> None:
     from jaxquba.errors import UserError, run_cli
 
     def body():
-        from jaxquba.app.printing import summary_table, write_run_report
+        from jaxquba.app.printing import summary_table, write_error_reports, write_run_report
         from jaxquba.app.running import run
 
         if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
@@ -104,6 +104,8 @@ def main(argv) -> None:
             out_dir = epath.Path(settings.output_dir).expanduser()
             print(summary_table(summary))
             report = write_run_report(summary, out_dir)
+            for path in write_error_reports(summary, settings.studies):
+                print(f"error analysis report: {path}")
             print(f"\nsummary: {out_dir / 'summary.json'}")
             print(f"report: {report}" if report else "report: not written (no value was measured; see 'skipped')")
             # Process 0 alone reduces outputs to values, so only its summary can tell that nothing was measured.

@@ -1,6 +1,7 @@
 """The CLIP chooser of rule 6 on a tiny random CLIP and shared sample photos: choices equal a direct zero-shot
-computation, images and prompts reach the encoders once each, results are deterministic, and the chooser drives
-:class:`OOVRule` end to end."""
+computation, prompts reach the text tower once each, results are deterministic, and the chooser drives
+:class:`OOVRule` end to end. The image features are what the app's CLIP pass stores: the classifier's apply with
+``outputs='image_embedding'``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from jaxquba import models, zoo
 from jaxquba.data.folder import FolderSource
 from jaxquba.data.preprocess import make_eval_transform
-from jaxquba.error_analysis.chooser import ClipChooser, clip_encoders, source_image_lookup
+from jaxquba.error_analysis.chooser import ClipChooser, clip_text
 from jaxquba.error_analysis.oov import OOVRule, Query, proposals_for
 from jaxquba.error_analysis.wordnet import imagenet_wnids
 from jaxquba.models import clip as clip_models
@@ -73,38 +74,42 @@ def direct_choices(classifier, source, transform, names, queries):
     return [int(np.argmax(text[a:b] @ f)) for a, b, f in zip(bounds[:-1], bounds[1:], image_features)]
 
 
-def counted(encoders):
-    calls = {"images": [], "texts": []}
+def counted(text):
+    calls = []
 
-    def images(batch):
-        calls["images"].append(len(batch))
-        return encoders.images(batch)
+    def encode(prompts):
+        calls.append(len(prompts))
+        return text.encode(prompts)
 
-    def texts(prompts):
-        calls["texts"].append(len(prompts))
-        return encoders.texts(prompts)
+    return dataclasses.replace(text, encode=encode), calls
 
-    return dataclasses.replace(encoders, images=images, texts=texts), calls
+
+def stored_features(classifier, source, transform, names, indices) -> dict[str, np.ndarray]:
+    """File name -> image embedding, as the CLIP pass computes and stores them (batched through the apply that
+    ``load_classifier(..., outputs='image_embedding')`` builds)."""
+    embed = jax.jit(models.make_apply(classifier.spec, outputs="image_embedding"))
+    images = np.stack([transform(source[i]["image"]) for i in indices]).astype(np.float32) / 255.0
+    return dict(zip([names[i] for i in indices], np.asarray(embed(classifier.params, images))))
 
 
 def test_choices_match_direct_computation_and_caches_hit(tiny_clip, photos):
     source, names, indices, transform = photos
-    encoders, calls = counted(clip_encoders(tiny_clip, batch_size=4))
-    chooser = ClipChooser(encoders, source_image_lookup(source, transform, names))
+    text, calls = counted(clip_text(tiny_clip))
+    chooser = ClipChooser(stored_features(tiny_clip, source, transform, names, indices), text)
     queries = queries_for(names, indices)
     choices = chooser(queries)
     assert choices == direct_choices(tiny_clip, source, transform, names, queries)
     distinct_prompts = len({p for q in queries for p in q.proposals.prompts})
-    assert calls == {"images": [NUM_IMAGES], "texts": [distinct_prompts]}  # one call each, every input once
+    assert calls == [distinct_prompts]  # one text-tower call, every prompt once
     assert len(set(choices)) > 1  # random towers still tell the images apart: the test can fail on a mix-up
     again = chooser(queries[::-1])
-    assert again == choices[::-1]  # deterministic, and served from the caches:
-    assert calls == {"images": [NUM_IMAGES], "texts": [distinct_prompts]}
+    assert again == choices[::-1]  # deterministic, and served from the prompt cache:
+    assert calls == [distinct_prompts]
 
 
 def test_neighbour_classes_are_zero_shot_top_k(tiny_clip, photos):
     source, names, indices, transform = photos
-    chooser = ClipChooser(clip_encoders(tiny_clip), source_image_lookup(source, transform, names))
+    chooser = ClipChooser(stored_features(tiny_clip, source, transform, names, indices), clip_text(tiny_clip))
     chosen = [names[i] for i in indices]
     neighbours = chooser.neighbour_classes(chosen, k=10)
     images = np.stack([transform(source[i]["image"]) for i in indices]).astype(np.float32) / 255.0
@@ -117,7 +122,7 @@ def test_neighbour_classes_are_zero_shot_top_k(tiny_clip, photos):
 
 def test_chooser_drives_oov_rule(tiny_clip, photos):
     source, names, indices, transform = photos
-    chooser = ClipChooser(clip_encoders(tiny_clip), source_image_lookup(source, transform, names))
+    chooser = ClipChooser(stored_features(tiny_clip, source, transform, names, indices), clip_text(tiny_clip))
     chosen = [names[i] for i in indices]
     same_superclass = np.zeros((1000, 1000), bool)
     same_superclass[207, 208] = same_superclass[208, 207] = True  # golden retriever ~ Labrador

@@ -55,39 +55,52 @@ def dataset_state(datasets: dict[str, DatasetState], spec: str, data_dir: str | 
 class ModelPlan:
     """What one model's evaluation computes. ``dimensions``: (dimension, context, passes) that can run;
     ``skipped``: the others, with why; ``groups``: (canonical dataset, host transform) -> the merged view requests
-    computed from one decode of each image of that dataset."""
+    computed from one decode of each image of that dataset; ``other_groups``: the same for passes of other models
+    (a ``ModelRef`` first in the key, the transform from that model's data config); ``named``: the canonical
+    datasets whose outputs carry each example's file name (a pass asked for ``example_names``)."""
 
     dimensions: list[tuple[Any, Any, tuple]]
     skipped: list[dict[str, str]]
     groups: dict[tuple[str, Any], tuple]
     model_data: Any
+    other_groups: dict[tuple[Any, str, Any], tuple] = dataclasses.field(default_factory=dict)
+    named: set[str] = dataclasses.field(default_factory=set)
 
-    def group_of(self, p, datasets: dict[str, DatasetState]) -> tuple[str, Any]:
-        """(canonical dataset name, host transform) of the pass ``p``."""
+    def group_of(self, p, datasets: dict[str, DatasetState]) -> tuple:
+        """(canonical dataset name, host transform) of the pass ``p``; for a pass of another model, (its
+        ``ModelRef``, canonical dataset name, host transform with that model's preprocessing)."""
+        from jaxquba import zoo
         from jaxquba.data.preprocess import make_eval_transform
-        return datasets[p.dataset].name, make_eval_transform(p.data_config(self.model_data))
+        name = datasets[p.dataset].name
+        if p.model is None:
+            return name, make_eval_transform(p.data_config(self.model_data))
+        return p.model, name, make_eval_transform(p.data_config(zoo.get(p.model.name).data))
 
     def outputs_for(self, passes, outputs: dict, datasets: dict[str, DatasetState]) -> dict:
         """What a dimension's ``reduce`` sees: the outputs of its ``passes``' groups (their own preprocessing),
-        under the spec each pass declared and the dataset's canonical name; passes on one dataset with different
-        preprocessing (e.g. clean and release-style ImageNet-C views) appear as one Outputs with the views of both.
-        ``outputs``: group -> Outputs."""
+        under each pass's ``outputs_key`` and the same key with the dataset's canonical name; passes on one dataset
+        with different preprocessing (e.g. clean and release-style ImageNet-C views) appear as one Outputs with the
+        views of both. ``outputs``: group -> Outputs."""
         from jaxquba.engine import Outputs
-        groups: dict[str, list] = {}
+        members: dict[str, list] = {}
+        canonical: dict[str, str] = {}
         for p in passes:
             group = self.group_of(p, datasets)
-            if group not in groups.setdefault(p.dataset, []):
-                groups[p.dataset].append(group)
+            if group not in members.setdefault(p.outputs_key, []):
+                members[p.outputs_key].append(group)
+            name = datasets[p.dataset].name
+            canonical[p.outputs_key] = name if p.model is None else p.model.outputs_key(name)
         seen = {}
-        for spec, members in groups.items():
-            first = outputs[members[0]]
-            views = {name: heads for group in members for name, heads in outputs[group].views.items()}
-            seen[spec] = Outputs(views, first.labels, first.example_ids, first.extras)
-        return {key: out for spec, out in seen.items() for key in (spec, groups[spec][0][0])}
+        for key, groups in members.items():
+            first = outputs[groups[0]]
+            views = {name: heads for group in groups for name, heads in outputs[group].views.items()}
+            seen[key] = Outputs(views, first.labels, first.example_ids, first.extras)
+        return {alias: out for key, out in seen.items() for alias in (key, canonical[key])}
 
 
 def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, protocol) -> ModelPlan:
     """Which dimensions run on which data for ``model_spec``, and the passes they share."""
+    from jaxquba import zoo
     from jaxquba.dimensions.base import Context, merge_passes
     from jaxquba.errors import UserError
     from jaxquba.run_checks import with_finite_head
@@ -99,6 +112,9 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
         for ctx in contexts:
             try:
                 passes = dim.passes(ctx)
+                for p in passes:
+                    if p.model is not None:
+                        zoo.resolve(p.model.name)  # an unknown second model is the run's mistake: said before work
             except UserError as e:
                 plan.skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
@@ -108,12 +124,19 @@ def plan_model(model_spec, settings, datasets: dict[str, DatasetState], dims, pr
                                      "reason": f"needs {_listing(missing)} (not available)"})
             else:
                 plan.dimensions.append((dim, ctx, passes))
-    grouped: dict[tuple[str, Any], list] = {}
+    grouped: dict[tuple, list] = {}
     for dim, _, passes in plan.dimensions:
         for p in passes:
-            name, transform = plan.group_of(p, datasets)
-            grouped.setdefault((name, transform), []).append(dataclasses.replace(p, dataset=name))
-    plan.groups = {key: with_finite_head(merge_passes(passes)[key[0]]) for key, passes in grouped.items()}
+            key = plan.group_of(p, datasets)
+            grouped.setdefault(key, []).append(dataclasses.replace(p, dataset=datasets[p.dataset].name))
+            if p.example_names:
+                plan.named.add(datasets[p.dataset].name)
+    for key, passes in grouped.items():
+        requests = with_finite_head(merge_passes(passes)[key[-2]])
+        if len(key) == 2:
+            plan.groups[key] = requests
+        else:
+            plan.other_groups[key] = requests
     return plan
 
 

@@ -54,3 +54,25 @@ def write_run_report(summary: dict[str, Any], out_dir) -> Any:
     from jaxquba.report import interactive
     models = [glob.escape(entry["model"]) for entry in summary["models"] if entry["results"]]
     return interactive.write([out_dir / "store"], out_dir / "report", models) if models else None
+
+
+def write_error_reports(summary: dict[str, Any], studies: dict[str, Any]) -> list:
+    """The error study's per-model reports, where its settings name the published stats CSV: each model's values of
+    the ``errors`` dimension on the run's reference dataset, placed among the published models
+    (:mod:`jaxquba.error_analysis.report`), under ``report_dir/<model>/``. Returns the HTML pages written."""
+    from etils import epath
+
+    from jaxquba.error_analysis import dimensions as errors_study
+    from jaxquba.error_analysis import report
+    settings = studies.get(errors_study.SUITE)
+    if settings is None or not settings.published_csv:
+        return []
+    pages = []
+    for entry in summary["models"]:
+        values = {r["name"]: r["value"] for r in entry["results"]
+                  if r["dimension"] == errors_study.ERRORS.name and r["dataset"] == summary["reference_dataset"]}
+        if values:
+            out_dir = epath.Path(settings.report_dir).expanduser() / entry["model"]  # local, or remote (gs://)
+            pages.append(report.write([errors_study.report_row(values, entry["model"])], settings.published_csv,
+                                      out_dir)["html"])
+    return pages

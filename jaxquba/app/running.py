@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 from absl import logging
 from etils import epath
 
@@ -19,15 +20,40 @@ from jaxquba.app.planning import DatasetState, dataset_state, plan_model
 def output_fields(classifier, dataset: str, preprocess: str, view: str, protocol, seed: int, data: str = ""
                   ) -> dict[str, Any]:
     """The spec of one (model, dataset, host preprocessing, view) output entry in the store. ``data``: the
-    dataset's content fingerprint, so a changed dataset is a new entry (empty for run-level fields)."""
-    return {"model": classifier.spec.name, "weights": classifier.weights_digest, "precision": classifier.precision,
-            "dataset": dataset, "data": data, "preprocess": preprocess, "view": view, "protocol": protocol.spec,
-            "seed": seed}
+    dataset's content fingerprint, so a changed dataset is a new entry (empty for run-level fields). A classifier
+    whose outputs are not its logits (a CLIP image embedding) says so in an ``outputs`` field, absent otherwise so
+    that the entries of classifiers keep their keys."""
+    fields = {"model": classifier.spec.name, "weights": classifier.weights_digest, "precision": classifier.precision,
+              "dataset": dataset, "data": data, "preprocess": preprocess, "view": view, "protocol": protocol.spec,
+              "seed": seed}
+    outputs = getattr(classifier, "outputs", "logits")
+    return fields if outputs == "logits" else {**fields, "outputs": outputs}
 
 
-def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, DatasetState], dims, protocol
-                   ) -> dict[str, Any]:
-    """Runs every pass the dimensions need on one model and reduces them; returns the model's summary entry."""
+class OtherModels:
+    """The run's other models (``Pass.model``, e.g. the error study's CLIP), each loaded once with its engine and
+    shared by every evaluated model."""
+
+    def __init__(self, settings, mesh, protocol):
+        self.settings, self.mesh, self.protocol = settings, mesh, protocol
+        self.loaded: dict[Any, tuple[Any, Any]] = {}
+
+    def get(self, ref) -> tuple[Any, Any]:
+        """(classifier, engine) of ``ref`` (a ``ModelRef``)."""
+        if ref not in self.loaded:
+            from jaxquba import engine as E
+            from jaxquba.loader import load_classifier
+            classifier = load_classifier(ref.name, weights=ref.weights, precision=self.settings.precision,
+                                         outputs=ref.outputs)
+            self.loaded[ref] = classifier, E.Engine(classifier, mesh=self.mesh, batch_size=self.settings.batch_size,
+                                                    seed=self.settings.seed, protocol=self.protocol)
+        return self.loaded[ref]
+
+
+def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, DatasetState], dims, protocol,
+                   other_models: OtherModels | None = None) -> dict[str, Any]:
+    """Runs every pass the dimensions need on one model (and on the other models some passes name) and reduces
+    them; returns the model's summary entry."""
     import jax
 
     from jaxquba import engine as E
@@ -55,35 +81,45 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
         warnings += [_warn(line) for line in changes if line]
 
     outputs, examples, nonfinite, compiles = {}, {}, {}, []
-    for (name, transform), requests in plan.groups.items():
+    other_models = other_models or OtherModels(settings, mesh, protocol)
+    groups = [(key, classifier, engine, requests) for key, requests in plan.groups.items()]
+    groups += [(key, *other_models.get(key[0]), requests) for key, requests in plan.other_groups.items()]
+    for key, model, model_engine, requests in groups:
+        name, transform = key[-2:]
+        where = name if model is classifier else key[0].outputs_key(name)  # as the reduce sees it
         state = datasets[name]
         n = len(state.source) if not settings.max_examples else min(len(state.source), settings.max_examples)
-        entries = {r.view.name: store.outputs(output_fields(classifier, name, transform.spec, r.view.name, protocol,
+        entries = {r.view.name: store.outputs(output_fields(model, name, transform.spec, r.view.name, protocol,
                                                             settings.seed, state.source.fingerprint))
                    for r in requests}
         plans = E.plan_chunks(n, requests, entries, chunk_examples=settings.chunk_examples,
                               overwrite=settings.overwrite)
         reader = functools.partial(host_batches, state.source, transform, num_threads=settings.num_threads or None)
         todo = sum(p.stop - p.start for p in plans if p.todo)
-        compiled_before = len(engine.compile_seconds)
-        with _progress(f"{classifier.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as bar:
-            E.evaluate(engine, reader, plans, entries, overwrite=settings.overwrite, progress=bar.update,
+        compiled_before = len(model_engine.compile_seconds)
+        with _progress(f"{model.spec.name} {name} {transform.spec} ({len(requests)} views)", todo) as bar:
+            E.evaluate(model_engine, reader, plans, entries, overwrite=settings.overwrite, progress=bar.update,
                        status=bar.status, image_size=transform.size)
-        compiles += [{"dataset": name, "preprocess": transform.spec, **record}
-                     for record in engine.compile_seconds[compiled_before:]]
+        compiles += [{"dataset": name, "preprocess": transform.spec, **record,
+                      **({} if model is classifier else {"model": model.spec.name})}
+                     for record in model_engine.compile_seconds[compiled_before:]]
         if jax.process_index() == 0:
-            outputs[(name, transform)] = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
-            for view, count in run_checks.nonfinite_counts(outputs[(name, transform)]).items():
-                nonfinite[(name, view)] = max(count, nonfinite.get((name, view), 0))
+            out = E.load_outputs(entries, requests, n, chunk_examples=settings.chunk_examples)
+            if name in plan.named:
+                from jaxquba.data.registry import example_names
+                out.extras["example_name"] = np.array(example_names(name, n, settings.data_dir))
+            outputs[key] = out
+            for view, count in run_checks.nonfinite_counts(out).items():
+                nonfinite[(where, view)] = max(count, nonfinite.get((where, view), 0))
                 if count:
-                    warnings.append(_warn(f"{classifier.spec.name}: {count} of {n} examples of {name} "
+                    warnings.append(_warn(f"{model.spec.name}: {count} of {n} examples of {name} "
                                           f"({transform.spec}, view {view}) have non-finite outputs (NaN/inf)"))
-        examples[name] = n
+        examples[where] = n
 
     results = []
     if jax.process_index() == 0:
         for dim, ctx, passes in plan.dimensions:
-            read = [(datasets[p.dataset].name, r.view.name) for p in passes for r in p.requests]
+            read = [(_outputs_key(p, datasets), r.view.name) for p in passes for r in p.requests]
             reason = run_checks.nonfinite_reason(read, nonfinite, examples)
             if reason:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": reason})
@@ -93,7 +129,8 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
             except UserError as e:
                 skipped.append({"dimension": dim.name, "dataset": ctx.dataset, "reason": str(e)})
                 continue
-            groups = sorted({plan.group_of(p, datasets) for p in passes}, key=lambda g: (g[0], g[1].spec))
+            groups = sorted({plan.group_of(p, datasets) for p in passes if p.model is None},
+                            key=lambda g: (g[0], g[1].spec))
             preprocess: dict[str, str] = {}
             for name, transform in groups:  # several preprocessings of one dataset: joined with '+'
                 preprocess[name] = "+".join(filter(None, (preprocess.get(name), transform.spec)))
@@ -107,6 +144,12 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
             "max_examples": settings.max_examples, "results": results, "skipped": skipped, "warnings": warnings,
             "compile_seconds": compiles}
+
+
+def _outputs_key(p, datasets: dict[str, DatasetState]) -> str:
+    """The pass's outputs key with its dataset's canonical name."""
+    name = datasets[p.dataset].name
+    return name if p.model is None else p.model.outputs_key(name)
 
 
 def write_result_tables(store, results: list[dict[str, Any]], fields: dict[str, Any], max_examples: int) -> None:
@@ -230,11 +273,13 @@ def run(settings) -> dict[str, Any]:
     run_checks.check_output_dir(out_dir)
     store = Store(out_dir / "store")
     mesh = make_mesh(settings.model_axis)
+    other_models = OtherModels(settings, mesh, protocol)
     logging.info("mesh %s over %d device(s) in %d process(es)", dict(mesh.shape), jax.device_count(),
                  jax.process_count())
     summary = {"jaxquba_version": __version__, "protocol": protocol.spec,
                "reference_dataset": datasets[settings.datasets[0]].name,
-               "models": [evaluate_model(name, settings, store, mesh, datasets, dims, protocol) for name in models]}
+               "models": [evaluate_model(name, settings, store, mesh, datasets, dims, protocol, other_models)
+                          for name in models]}
     summary["datasets"] = {s.name: ({"available": True, "examples": len(s.source), "fingerprint": s.source.fingerprint,
                                      "left_out": run_checks.left_out_files(s.source)} if s.source is not None
                                     else {"available": False, "reason": s.missing}) for s in datasets.values()}

@@ -46,8 +46,8 @@ flags.DEFINE_string("errors_real_labels", None, "ReaL labels (real.json) for the
                     "the copy in the PyPI package imagenet-x.")
 flags.DEFINE_string("errors_non_prototypical", None, "The metadata folder of google-research/imagenet-mistakes "
                     "(non-prototypical rule); without it that rule never fires.")
-flags.DEFINE_bool("errors_clip", False, "Run the CLIP out-of-vocabulary rule (expensive: a CLIP forward pass per "
-                  "image whose error reaches the rule).")
+flags.DEFINE_bool("errors_clip", False, "Run the CLIP out-of-vocabulary rule (expensive: one CLIP forward pass "
+                  "over the reference dataset, stored and shared by every model evaluated on that store).")
 flags.DEFINE_string("errors_clip_model", error_study.ErrorSettings.clip_model,
                     "CLIP model of the out-of-vocabulary rule.")
 flags.DEFINE_string("errors_clip_weights", error_study.ErrorSettings.clip_weights,

@@ -158,6 +158,23 @@ def open_source(spec: str, data_dir: str | None = None) -> Source:
     return TfdsSource(r.name, r.tfds_name, r.split, r.layout, data_dir, r.prepare_hint)
 
 
+def example_names(spec: str, count: int, data_dir: str | None = None) -> list[str]:
+    """Base file names (the last part of each example's ``id``) of examples [0, count) of a dataset: tfds records
+    are read with the image left undecoded; the demo's and folders' through their source."""
+    if spec == demo.NAME or spec.startswith(FOLDER_PREFIX):
+        source = open_source(spec, data_dir)
+        return [Path(_text(source[i]["id"])).name for i in range(count)]
+    resolved = resolve(spec, data_dir)
+    records = tfds.data_source(resolved.tfds_name, split=resolved.split, data_dir=data_dir, download=False,
+                               decoders={"image": tfds.decode.SkipDecoding()})
+    key = resolved.layout.id_key
+    return [Path(_text(records[i][key])).name for i in range(count)]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _custom_hint(spec: str, dd: str, url: str) -> str:
     return (f"Run: {PREPARE} --dataset={spec}{dd} (downloads {url}); offline, add --local_copy=PATH with a copy "
             "of that release (the extracted folder, or the folder holding the archive). No TensorFlow needed.")

@@ -54,6 +54,24 @@ class Context:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """A model other than the one under evaluation whose outputs a dimension needs (the error study's CLIP).
+
+    ``name`` and ``weights`` as ``--model`` / ``--weights``; ``outputs``: what its pass computes, ``logits`` (the
+    classifier) or ``image_embedding`` (a CLIP model's L2-normalised image features, :mod:`jaxquba.models`). Its
+    passes are planned, stored and resumed like the evaluated model's, under its own model name and weights digest,
+    so every evaluated model of a run (and later runs on the same store) share them."""
+
+    name: str
+    weights: str = "default"
+    outputs: str = "logits"
+
+    def outputs_key(self, dataset: str) -> str:
+        """The key under which ``reduce`` finds this model's outputs on ``dataset``."""
+        return f"{dataset}@{self.name}[weights={self.weights},outputs={self.outputs}]"
+
+
+@dataclasses.dataclass(frozen=True)
 class Pass:
     """Views of one dataset to run, with the heads wanted from each.
 
@@ -61,22 +79,36 @@ class Pass:
     e.g. release-style ImageNet-C views start from the release's Resize 256 / CenterCrop 224 whatever the model,
     and the generalization study resizes every model's input the same way; () keeps the model's. Passes of one
     dataset with different preprocessing are different passes; the reduce sees the views of every pass on a dataset
-    under that dataset's spec, whatever their preprocessing."""
+    under that dataset's spec, whatever their preprocessing.
+
+    ``model``: another model to run instead of the evaluated one (its outputs reach the reduce under
+    ``model.outputs_key(dataset)``, preprocessed with that model's own data config). ``example_names``: the
+    reduce needs each example's file name, ``Outputs.extras["example_name"]`` (read from the dataset by the runner,
+    so the reduce never opens a source)."""
 
     dataset: str
     requests: tuple[ViewRequest, ...]
     preprocess: tuple[tuple[str, Any], ...] = ()
+    model: ModelRef | None = None
+    example_names: bool = False
 
     @classmethod
     def of(cls, dataset: str, views: Sequence[View], heads: Sequence[str],
-           preprocess: Mapping[str, Any] | None = None) -> "Pass":
+           preprocess: Mapping[str, Any] | None = None, *, model: ModelRef | None = None,
+           example_names: bool = False) -> "Pass":
         """The same heads from every view."""
         requests = tuple(ViewRequest(v, tuple(heads)) for v in views)
-        return cls(dataset, requests, tuple(sorted((preprocess or {}).items())))
+        return cls(dataset, requests, tuple(sorted((preprocess or {}).items())), model, example_names)
 
     def data_config(self, model_data: DataConfig) -> DataConfig:
-        """The host preprocessing of this pass for a model whose own is ``model_data``."""
+        """The host preprocessing of this pass for a model whose own is ``model_data`` (for a pass of another
+        model, that model's)."""
         return dataclasses.replace(model_data, **dict(self.preprocess))
+
+    @property
+    def outputs_key(self) -> str:
+        """Where ``reduce`` finds this pass's outputs: its dataset, or its other model's key on it."""
+        return self.dataset if self.model is None else self.model.outputs_key(self.dataset)
 
 
 @dataclasses.dataclass(frozen=True)

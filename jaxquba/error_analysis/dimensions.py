@@ -5,11 +5,16 @@ It reads the top-1 predictions of the clean pass of the reference dataset (Image
 ``imagenet2012_multilabel`` or ``--errors_multilabel=PATH.json``), sorts every error with
 :mod:`jaxquba.error_analysis` and reports multi-label accuracy (MLA) and each error type's count and share of the
 top-1 errors, named by the columns of the study's stats CSV. Reference images without multi-labels are ignored.
+The pass asks for each example's file name (``example_names``), so the reduce never opens the dataset; it reads
+only the stored outputs and the annotations the settings name.
 
-The CLIP out-of-vocabulary rule (6) is off by default: it runs a CLIP ViT-L/14@336px over every image whose error
-reaches it (``--errors_clip``). The non-prototypical rule (8) needs the google-research/imagenet-mistakes metadata
-folder (``--errors_non_prototypical``); without it that rule never fires. With ``--errors_published_csv`` (the
-study's ``non_problematic_stats_all.csv``) the per-model report is written to ``OUTPUT_DIR/errors/<model>/``.
+The CLIP out-of-vocabulary rule (6) is off by default. With ``--errors_clip`` the dimension declares a second pass:
+CLIP ViT-L/14@336px's image embeddings of the whole reference dataset (``Pass.model``), which the app runs, stores
+and resumes like the model's own passes and shares between all models of a sweep (each model's errors reach rule 6
+on different images; the study, too, embeds every validation image once). The non-prototypical rule (8) needs the
+google-research/imagenet-mistakes metadata folder (``--errors_non_prototypical``); without it that rule never
+fires. With ``--errors_published_csv`` (the study's ``non_problematic_stats_all.csv``) the app writes the
+per-model report from these values to ``OUTPUT_DIR/errors/<model>/`` (:func:`report_row`).
 """
 
 from __future__ import annotations
@@ -20,11 +25,10 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from etils import epath
 
 from jaxquba import value_spec
 from jaxquba.dimensions.accuracy import HEADS
-from jaxquba.dimensions.base import Context, Dimension, Pass, Value, register
+from jaxquba.dimensions.base import Context, Dimension, ModelRef, Pass, Value, register
 from jaxquba.engine import Outputs
 from jaxquba.errors import UserError
 from jaxquba.metrics.accuracy import top_k_accuracy
@@ -65,9 +69,18 @@ def settings_of(ctx: Context) -> ErrorSettings:
     return ctx.study(SUITE, ErrorSettings)
 
 
+def clip_pass_model(settings: ErrorSettings) -> ModelRef:
+    """The CLIP model of rule 6, run for its image embeddings."""
+    return ModelRef(settings.clip_model, settings.clip_weights, "image_embedding")
+
+
 def _passes(ctx: Context) -> tuple[Pass, ...]:
-    check_multilabels(settings_of(ctx).multilabel, ctx.data_dir)  # skip before any work where absent
-    return (Pass.of(ctx.dataset, [CLEAN], HEADS),)
+    settings = settings_of(ctx)
+    check_multilabels(settings.multilabel, ctx.data_dir)  # skip before any work where absent
+    passes = [Pass.of(ctx.dataset, [CLEAN], HEADS, example_names=True)]
+    if settings.clip:  # CLIP's image embeddings of the reference dataset: stored once, shared by every model
+        passes.append(Pass.of(ctx.dataset, [CLEAN], ["logits"], model=clip_pass_model(settings)))
+    return tuple(passes)
 
 
 def check_multilabels(where: str, data_dir: str | None) -> None:
@@ -83,25 +96,6 @@ def check_multilabels(where: str, data_dir: str | None) -> None:
         hint = registry.resolve(MULTILABEL_DATASET, data_dir).prepare_hint
         raise UserError(f"the multi-label annotations ({MULTILABEL_DATASET}) are not prepared. {hint} "
                         "Or give them as JSON: --errors_multilabel=PATH.json")
-
-
-def example_file_names(spec: str, count: int, data_dir: str | None) -> list[str]:
-    """Base file names of examples [0, count) of a dataset spec. tfds records are read with the image left
-    undecoded; folder sources are read through the source (their ids are relative paths)."""
-    from jaxquba.data import registry
-    if spec.startswith(registry.FOLDER_PREFIX):
-        source = registry.open_source(spec, data_dir)
-        return [Path(source[i]["id"]).name for i in range(count)]
-    import tensorflow_datasets as tfds
-    resolved = registry.resolve(spec, data_dir)
-    records = tfds.data_source(resolved.tfds_name, split=resolved.split, data_dir=data_dir, download=False,
-                               decoders={"image": tfds.decode.SkipDecoding()})
-    key = resolved.layout.id_key
-    return [Path(_text(records[i][key])).name for i in range(count)]
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def load_multilabels(where: str, data_dir: str | None):
@@ -144,19 +138,17 @@ def relations_for(data, real_labels_path: str | None):
     return analysis.build_relations(real, multilabel_files=data.file_names, cache=cache)
 
 
-def clip_rule(spec: str, data_dir: str | None, file_names: list[str], data, same_superclass: np.ndarray,
+def clip_rule(embeddings: np.ndarray, file_names: list[str], data, same_superclass: np.ndarray,
               settings: ErrorSettings):
-    """Rule 6 with the real CLIP chooser over the reference dataset's images."""
-    from jaxquba.data import registry
-    from jaxquba.data.preprocess import make_eval_transform
+    """Rule 6 with the real CLIP chooser: ``embeddings[i]`` is CLIP's stored image embedding of the reference
+    dataset's example ``i``, named ``file_names[i]``. The prompts' text features come from the CLIP weights (the
+    converted-parameter cache), so the rule is a function of the stored outputs and those weights."""
+    from jaxquba.error_analysis.chooser import ClipChooser, clip_text
     from jaxquba.error_analysis.oov import OOVRule
     from jaxquba.loader import load_classifier
-    from jaxquba.error_analysis.chooser import ClipChooser, clip_encoders, source_image_lookup
-    clip = load_classifier(settings.clip_model, weights=settings.clip_weights)
     full_names = {Path(n).name: n for n in data.file_names}
-    lookup = source_image_lookup(registry.open_source(spec, data_dir), make_eval_transform(clip.spec.data),
-                                 [full_names.get(n, n) for n in file_names])
-    chooser = ClipChooser(clip_encoders(clip), lookup)
+    features = {full_names.get(n, n): row for n, row in zip(file_names, embeddings)}
+    chooser = ClipChooser(features, clip_text(load_classifier(settings.clip_model, weights=settings.clip_weights)))
     return OOVRule(chooser, same_superclass, chooser.neighbour_classes(list(data.file_names)))
 
 
@@ -167,37 +159,36 @@ def _reduce(outputs: Mapping[str, Outputs], ctx: Context) -> list[Value]:
     settings = settings_of(ctx)
     out = outputs[ctx.dataset]
     predictions = out.views[CLEAN.name]["top1"]
-    file_names = example_file_names(ctx.dataset, len(out.labels), ctx.data_dir)
+    file_names = list(out.extras["example_name"])
     annotations, imagenet_m = load_multilabels(settings.multilabel, ctx.data_dir)
     data, predictions, _ = align(annotations, file_names, predictions, out.labels)
     rel = relations_for(annotations, settings.real_labels)
     folder = settings.non_prototypical
     non_prototypical = inputs.read_non_prototypical(folder) if folder else frozenset()
-    oov = (clip_rule(ctx.dataset, ctx.data_dir, file_names, data, rel.same_superclass, settings) if settings.clip
-           else None)
+    oov = None
+    if settings.clip:
+        embeddings = outputs[clip_pass_model(settings).outputs_key(ctx.dataset)].views[CLEAN.name]["logits"]
+        oov = clip_rule(embeddings, file_names, data, rel.same_superclass, settings)
     _, stats = analysis.evaluate(predictions, data, rel, non_prototypical, oov, imagenet_m)
 
     row = stats["all"][0]
     errors = max(row["num_group_top1_errors"], 1)
-    values = [(f"mla_all{suffix}", row[f"mla_all{suffix}"]) for suffix in MLA_CORRECT]
-    values += [(c, row[c]) for c in ("num_all_samples", "num_group_top1_errors", *COUNT_COLUMNS)]
+    values = [(column, value) for column, value in row.items()]  # the study's stats CSV columns, MLA and counts
     values += [("share_" + c.removeprefix("num_"), 100.0 * row[c] / errors) for c in COUNT_COLUMNS]
     values += [(f"mla_group_{g}", stats[g][0]["mla_group"]) for g in GROUPS]
-    if "num_imagenet-m_errors" in row:
-        values.append(("num_imagenet-m_errors", row["num_imagenet-m_errors"]))
-    _write_report(row, ctx, settings, 100.0 * top_k_accuracy(predictions[~data.is_problematic],
-                                                    data.targets[~data.is_problematic]))
+    clean = ~data.is_problematic
+    values.append((TOP1_COLUMN, 100.0 * top_k_accuracy(predictions[clean], data.targets[clean])))
     return [Value(name, float(v), value_spec.render(f"errors/{name}", ctx.dataset)) for name, v in values]
 
 
-def _write_report(row: dict, ctx: Context, settings: ErrorSettings, top1: float) -> None:
-    """The per-model report, where the published stats CSV is given."""
-    published = settings.published_csv
-    if not published:
-        return
-    from jaxquba.error_analysis import report
-    out_dir = epath.Path(settings.report_dir).expanduser() / ctx.model.name  # local, or remote (gs://) as the run's
-    report.write([{**row, "model_dir_id": f"jaxquba--{ctx.model.name}", "top1_val_acc": top1}], published, out_dir)
+TOP1_COLUMN = "top1_val_acc"  # top-1 (%) over the non-problematic multi-labelled images, as the study's CSV
+
+
+def report_row(values: Mapping[str, float], model: str) -> dict:
+    """The per-model report's row (:func:`jaxquba.error_analysis.report.write`) from this dimension's values: the
+    stats CSV's columns, the model named as the study names its own (``jaxquba--<model>``)."""
+    return {"model_dir_id": f"jaxquba--{model}",
+            **{k: v for k, v in values.items() if not k.startswith(("share_", "mla_group_"))}}
 
 
 ERRORS = register(Dimension(

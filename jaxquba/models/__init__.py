@@ -31,6 +31,9 @@ import numpy as np
 from jaxquba import zoo
 
 PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+# What a classifier's ``apply`` returns: the class scores, or (families whose module has an ``image_embedding``
+# method, the CLIP towers) the L2-normalised image embedding, for passes of a second model (the error study's CLIP).
+OUTPUTS = ("logits", "image_embedding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +85,8 @@ class Classifier:
 
     ``apply(params, images01)`` is a pure function of float images in [0, 1], NHWC, of the spec's input size; it
     normalises inside, so views and attacks work in pixel space. It returns float32 outputs of shape
-    (batch, num_classes): logits, for every model (see :func:`jaxquba.protocols.model_outputs`).
+    (batch, num_classes): logits, for every model (see :func:`jaxquba.protocols.model_outputs`); or, where
+    ``outputs == 'image_embedding'``, (batch, embed_dim) L2-normalised image features.
     """
 
     spec: zoo.ModelSpec
@@ -90,15 +94,24 @@ class Classifier:
     apply: Callable[[Any, jax.Array], jax.Array]
     weights_digest: str
     precision: str = "fp32"
+    outputs: str = "logits"
 
 
-def make_apply(spec: zoo.ModelSpec, precision: str = "fp32") -> Callable[[Any, jax.Array], jax.Array]:
+def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
+               ) -> Callable[[Any, jax.Array], jax.Array]:
+    """``apply(params, images01)`` of ``spec`` (see :class:`Classifier`) returning ``outputs`` (:data:`OUTPUTS`)."""
+    from jaxquba.errors import UserError
     module = build_module(spec, precision)
     dtype = PRECISIONS[precision]
+    if outputs not in OUTPUTS:
+        raise UserError(f"unknown outputs {outputs!r}; use one of {OUTPUTS}")
+    method = None if outputs == "logits" else outputs
+    if method is not None and not hasattr(module, method):
+        raise UserError(f"{spec.name} has no {outputs} (family {spec.family}); give a CLIP model (see --list_models)")
 
     def apply(params, images01):
         x = normalize(images01, spec.data).astype(dtype)
-        return module.apply({"params": params}, x).astype(jnp.float32)
+        return module.apply({"params": params}, x, method=method).astype(jnp.float32)
 
     return apply
 

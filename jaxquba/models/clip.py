@@ -292,11 +292,14 @@ class CLIP(nn.Module):
     def encode_text(self, tokens: jax.Array) -> jax.Array:
         return self.transformer(tokens)
 
+    def image_embedding(self, images: jax.Array) -> jax.Array:
+        """The L2-normalised image features (what the zero-shot head and the error study's chooser compare)."""
+        return l2_normalize(self.encode_image(images))
+
     def __call__(self, images: jax.Array) -> jax.Array:
         if self.is_initializing():  # create the text tower's parameters too (the classifier path does not use it)
             self.encode_text(jnp.zeros((1, dict(self.text)["context_length"]), jnp.int32))
-        features = l2_normalize(self.encode_image(images))
-        return ZERO_SHOT_SCALE * features @ self.zeroshot_head
+        return ZERO_SHOT_SCALE * self.image_embedding(images) @ self.zeroshot_head
 
 
 def build(dtype=jnp.float32, **config) -> CLIP:
