@@ -6,7 +6,7 @@ carry no weights. OpenCLIP's ConvNeXt towers hold timm's ConvNeXt under ``visual
 :mod:`converters.convnext`, without ``head.fc``) and open_clip's projection under ``visual.head.``. MobileCLIP
 (open_clip's ``CustomTextCLIP``) keeps the text tower under ``text.`` and its FastViT image tower, a whole timm
 network whose classifier is the projection, under ``visual.trunk.``: its training-time branches are fused by
-:mod:`converters.fastvit`. The zero-shot head is not in any checkpoint: it is computed here with the converted text
+:mod:`converters.fastvit` (MobileCLIP-B: timm's ViT there, read by :mod:`converters.vit`). The zero-shot head is not in any checkpoint: it is computed here with the converted text
 tower.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from converters import convnext, fastvit
+from converters import convnext, fastvit, vit
 from converters import torch_layout as tl
 from converters.state_dict import PrefixedReader, StateDictReader
 from jaxquba import models, zoo
@@ -88,8 +88,12 @@ def convert_towers(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]
     for key in OPENAI_METADATA_KEYS + ("logit_scale",):  # the classifier uses the fixed scale 100, see models.clip
         if key in read:
             read(key)
-    if vision.pop("tower", None) == "fastvit":  # MobileCLIP: open_clip's TimmModel, the timm network under visual.trunk
+    tower = vision.pop("tower", None)
+    if tower == "fastvit":  # MobileCLIP-S1/S2: open_clip's TimmModel, the whole timm network under visual.trunk
         visual = fastvit.convert_config(read, vision, prefix="visual.trunk.")
+    elif tower == "timm_vit":  # MobileCLIP-B: the same around timm's ViT, whose head is the projection
+        visual = {**vit.convert_features(read, vision, prefix="visual.trunk."),
+                  "head": tl.linear(read, "visual.trunk.head")}
     elif "stage_blocks" in vision:
         visual = _modified_resnet(read, vision)
     elif "depths" in vision:

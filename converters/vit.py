@@ -53,6 +53,11 @@ def _backbone(read, cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Patch embedding, pre-norm and blocks under timm's names (which DINO, DINOv2 and MAE share)."""
     if cfg.get("conv_stem", 0):  # RobustBench's ConvBlock: stem.{0,3,6,9} convs, stem.{1,4,7,10} norms, stem.12
         patch_embed = tl.conv_stem(read, f"{prefix}patch_embed.proj.stem", 4, proj=True)
+    elif cfg.get("mci_stem", False):  # timm's HybridEmbed around a ConvStem (vit_base_mci_224), no projection
+        p = f"{prefix}patch_embed.backbone"
+        patch_embed = {"conv_0": tl.conv2d(read, f"{p}.0.conv", bias=False), "bn_0": tl.batch_norm(read, f"{p}.0.bn"),
+                       "conv_1": tl.conv2d(read, f"{p}.1.conv", bias=False), "bn_1": tl.batch_norm(read, f"{p}.1.bn"),
+                       "conv_2": tl.conv2d(read, f"{p}.2.conv")}
     else:
         patch_embed = tl.conv2d(read, f"{prefix}patch_embed.proj", bias=not cfg.get("pre_norm", False))
     params: dict[str, Any] = {"patch_embed": patch_embed}

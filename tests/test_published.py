@@ -23,7 +23,7 @@ EXPECTED_COVERAGE = {"CNN": 167}
 
 # A floor for the groups that sibling issues port in parallel (they raise it as they land; kept apart from the line
 # above so that landings of both do not touch the same lines).
-COVERAGE_FLOOR = {"Bcos": 12, "TRA": 115, "VLM": 26}
+COVERAGE_FLOOR = {"Bcos": 12, "TRA": 115, "VLM": 28}
 
 ROWS = zoo.published_rows()
 

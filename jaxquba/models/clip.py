@@ -5,7 +5,8 @@ stem, anti-aliased strided blocks, attention pooling) or, for OpenCLIP's ``convn
 ``TimmModel`` around a timm ConvNeXt trunk (:class:`ConvNeXtTower`); the text tower is a causal transformer read
 out at the end-of-text token. MobileCLIP-S1/S2 have a FastViT image tower (:mod:`jaxquba.models.fastvit`,
 reparameterised as the peer ran it, its classifier being the projection) and a bidirectional text tower (no causal
-mask). As a classifier, the model L2-normalises the image features and returns
+mask); MobileCLIP-B is timm's ViT-B/16 with a convolutional stem (``vit_base_mci_224``, :mod:`jaxquba.models.vit`'s
+``mci_stem``; its classifier is the projection) and CLIP's causal text tower. As a classifier, the model L2-normalises the image features and returns
 ``100 * cosine`` with the 1000 class embeddings of its zero-shot head (``zeroshot_head``, built from the text tower by
 :mod:`jaxquba.zeroshot.heads` when the weights are converted). Under the ``quba_paper`` protocol these logits are
 turned into the probabilities the peer's wrapper returned (``ModelSpec.output == 'probs'``; see
@@ -272,8 +273,11 @@ class CLIP(nn.Module):
 
     def setup(self):
         vision = dict(self.vision)
-        if vision.pop("tower", None) == "fastvit":  # MobileCLIP-S1/S2: its classifier is the image projection
+        tower = vision.pop("tower", None)
+        if tower == "fastvit":  # MobileCLIP-S1/S2: its classifier is the image projection
             self.visual = fastvit.FastVit(num_classes=self.embed_dim, dtype=self.dtype, **vision)
+        elif tower == "timm_vit":  # MobileCLIP-B: timm's ViT with its conv stem, the classifier as projection
+            self.visual = vit.VisionTransformer(num_classes=self.embed_dim, dtype=self.dtype, **vision)
         elif "stage_blocks" in vision:
             self.visual = ModifiedResNet(embed_dim=self.embed_dim, dtype=self.dtype, **vision)
         elif "depths" in vision:
@@ -360,6 +364,9 @@ _ARCHS = {  # open_clip architecture -> (embed_dim, vision config, text config, 
                       _text(causal=False), 256),
     "MobileCLIP-S2": (512, zoo.config(tower="fastvit", **dict(fastvit.mci_config((4, 12, 24, 4), (80, 160, 320, 640)))),
                       _text(causal=False), 256),
+    # MobileCLIP-B: timm's vit_base_mci_224 (ViT-B/16, position embedding on the patches only, convolutional stem).
+    "MobileCLIP-B": (512, zoo.config(tower="timm_vit", patch_size=16, embed_dim=768, depth=12, num_heads=12,
+                                     img_size=224, no_embed_class=True, mci_stem=True), _text(), 224),
 }
 
 # (jaxquba name, open_clip architecture, quick_gelu, hub id, parameter count (image + text towers), aliases)
@@ -402,6 +409,10 @@ _MODELS = (
      ("mobileclip_s1",)),
     ("mobileclip_s2.datacompdr", "MobileCLIP-S2", False, "apple/MobileCLIP-S2-OpenCLIP", 99_131_089,
      ("mobileclip_s2",)),
+    ("mobileclip_b.datacompdr", "MobileCLIP-B", False, "apple/MobileCLIP-B-OpenCLIP", 149_777_153,
+     ("mobileclip_b",)),
+    ("mobileclip_b.datacompdr_lt", "MobileCLIP-B", False, "apple/MobileCLIP-B-LT-OpenCLIP", 149_777_153,
+     ("mobileclip_blt",)),
 )
 
 # Parameters of the training-time branches (open_clip's model and its checkpoints) that the reparameterisation

@@ -19,6 +19,8 @@ One module covers the variants through its configuration:
   * ``conv_stem``: the convolutional stem of Singh et al. 2023 (RobustBench's ``ConvBlock``) in place of the
     patch projection: four 3x3/2 convs of width ``conv_stem`` x (1, 2, 4, 8), each followed by a channel LayerNorm
     (eps 1e-6) and GELU, then a 1x1 conv to ``embed_dim`` (a 16x reduction, like the 16 px patches it replaces);
+  * ``mci_stem``: MobileCLIP-B's convolutional patch embedding (timm ``vit_base_mci_224``'s ``ConvStem``, see
+    :class:`MciStem`) in place of the 16 px patch projection, also a 16x reduction;
   * ``head_bn``: MAE's linear probe, a BatchNorm without affine parameters (eps 1e-6) before the head;
   * ``global_pool='map'``: timm's attention pooling with a learnt latent query (``AttentionPoolLatent``, the SigLIP
     image towers, which have no class token): the latent attends over the normed patch tokens, then a residual MLP;
@@ -100,6 +102,21 @@ class MapHead(nn.Module):
         return x + y
 
 
+class MciStem(nn.Module):
+    """MobileCLIP-B's stem: 4x4/4 conv + batch norm + GELU, 2x2/2 conv + batch norm + GELU (width ``embed_dim / 4``),
+    then a 2x2/2 conv with bias to ``embed_dim``; no padding, so every pixel falls in exactly one 16 px patch."""
+
+    embed_dim: int
+    dtype: layers.Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, (kernel, width) in enumerate(((4, self.embed_dim // 4), (2, self.embed_dim // 4))):
+            x = layers.conv(width, kernel, kernel, "VALID", use_bias=False, dtype=self.dtype, name=f"conv_{i}")(x)
+            x = layers.gelu(layers.FrozenBatchNorm(dtype=self.dtype, name=f"bn_{i}")(x))
+        return layers.conv(self.embed_dim, 2, 2, "VALID", dtype=self.dtype, name="conv_2")(x)
+
+
 class VisionTransformer(nn.Module):
     """Normalised NHWC images (img_size x img_size) -> logits (``num_classes=0``: the pooled features)."""
 
@@ -124,6 +141,7 @@ class VisionTransformer(nn.Module):
     head_avgpool: bool = False
     head_bn: bool = False
     conv_stem: int = 0
+    mci_stem: bool = False
     num_classes: int = 1000
     dtype: layers.Dtype = jnp.float32
 
@@ -139,6 +157,8 @@ class VisionTransformer(nn.Module):
             w = self.conv_stem
             x = layers.ConvStem((w, 2 * w, 4 * w, 8 * w), (2, 2, 2, 2), self.embed_dim, self.dtype,
                                 name="patch_embed")(images.astype(self.dtype))
+        elif self.mci_stem:
+            x = MciStem(self.embed_dim, self.dtype, name="patch_embed")(images.astype(self.dtype))
         else:
             x = layers.conv(self.embed_dim, self.patch_size, self.patch_size, padding="VALID",
                             use_bias=not self.pre_norm, dtype=self.dtype, name="patch_embed")(images.astype(self.dtype))
