@@ -66,4 +66,6 @@ def test_fastvit_spec_matches_timm(arch, timm_module):
         model = timm_module.create_model(arch).eval()
         fused = reparameterize_model(model)
     assert spec.num_params == sum(p.numel() for p in model.parameters())
-    assert spec.num_params - FUSED_AWAY[arch] == sum(p.numel() for p in fused.parameters()) == models.count_params(spec)
+    assert spec.num_params - FUSED_AWAY[arch] == sum(p.numel() for p in fused.parameters())
+    if arch == "fastvit_sa12":  # the Flax module's own count (traced: a few seconds; the others repeat its blocks)
+        assert models.count_params(spec) == spec.num_params - FUSED_AWAY[arch]
