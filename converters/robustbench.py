@@ -10,7 +10,7 @@ spec's mean and std. The state dict is that of RobustBench's loaded model (``rob
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -33,23 +33,22 @@ def check_normalizer(read: StateDictReader, spec: zoo.ModelSpec, prefix: str = "
                             f"{list(expected)}; it is not this model's RobustBench checkpoint")
 
 
-def convert_swin(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
-    check_normalizer(read, spec)
-    return swin.convert(PrefixedReader(read, "model."), spec)
+def _behind_normalizer(convert: Callable[[StateDictReader, zoo.ModelSpec], dict[str, Any]], what: str):
+    """The converter of a RobustBench wrapper around a family converted by ``convert``: the normaliser is checked,
+    the inner model is read under ``model.``."""
+
+    def converter(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
+        check_normalizer(read, spec)
+        return convert(PrefixedReader(read, "model."), spec)
+
+    converter.__doc__ = what
+    return converter
 
 
-def convert_vit(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
-    check_normalizer(read, spec)
-    return vit.convert(PrefixedReader(read, "model."), spec)
-
-
-def convert_resnet(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
-    """Salman et al. 2020: torchvision's resnet50 / wide_resnet50_2 (timm's key names) behind the normaliser."""
-    check_normalizer(read, spec)
-    return resnet.convert(PrefixedReader(read, "model."), spec)
-
-
-def convert_convnext(read: StateDictReader, spec: zoo.ModelSpec) -> dict[str, Any]:
-    """Liu et al. 2023: timm's convnext_base / convnext_large behind the normaliser."""
-    check_normalizer(read, spec)
-    return convnext.convert(PrefixedReader(read, "model."), spec)
+convert_swin = _behind_normalizer(swin.convert, "Liu et al. 2023: Swin-B/L behind the normaliser.")
+convert_vit = _behind_normalizer(vit.convert, "Singh et al. 2023: the ConvStem ViT-S behind the normaliser.")
+convert_resnet = _behind_normalizer(
+    resnet.convert, "Salman et al. 2020: torchvision's resnet50 / wide_resnet50_2 (timm's key names) behind the "
+                    "normaliser.")
+convert_convnext = _behind_normalizer(
+    convnext.convert, "Liu et al. 2023: timm's convnext_base / convnext_large behind the normaliser.")
