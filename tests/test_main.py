@@ -115,6 +115,35 @@ def test_user_mistakes_print_a_message_not_a_traceback():
     assert "unknown model 'tf_efficientnet_lite'" in bad.stderr and "tf_efficientnet_lite0" in bad.stderr
 
 
+def test_a_step_over_device_memory_gib_stops_the_run_naming_a_batch_size(tmp_path):
+    """The app's path of the memory check: on a CPU, which reports no limit, ``--device_memory_gib`` stands in for an
+    accelerator's memory, and a step that needs more stops the run before it computes anything, with a message and
+    no traceback naming a smaller ``--batch_size`` (that the named size fits and computes the same outputs is
+    tests/test_engine.py's). The tiny registered model's accuracy step needs ~1.07 MB at batch 64 on XLA:CPU (20 KB
+    of parameters, ~16 KB per example), so a limit of 0.0005 GiB (~537 KB) refuses batch 64 and fits about 28."""
+    import re
+
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(6):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    (data / "labels.csv").write_text("file,class_index\n" + "".join(f"{i}.png,{i}\n" for i in range(6)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    over = subprocess.run([sys.executable, "-m", "jaxquba.main", "--model_module=untrusted_tiny_model",
+                           "--model=untrusted_tiny.test", "--weights=random", f"--datasets=folder:{data}",
+                           "--dimensions=accuracy", "--batch_size=64", "--device_memory_gib=0.0005",
+                           "--compilation_cache=none", f"--output_dir={tmp_path / 'out'}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert over.returncode == 2 and "Traceback" not in over.stderr, over.stderr[-3000:]
+    found = re.search(r"the step for 1 view at --batch_size=64 needs .* GiB of memory .* use --batch_size=(\d+) or "
+                      r"less", over.stderr)
+    assert found, over.stderr[-3000:]
+    assert 1 <= int(found.group(1)) < 64
+    assert not list((tmp_path / "out").rglob("*.npz"))  # refused before any output was computed or stored
+
+
 def test_flagfile_presets_parse_and_list_models():
     presets = sorted((REPO / "jaxquba" / "flags").glob("*.flags"))
     assert {p.name for p in presets} >= {"quba.flags", "demo.flags", "pod.flags"}
