@@ -1,4 +1,4 @@
-"""Building blocks shared by the corruptions: separable filters as matrices, resampling, HSV, edge-clamped shifts.
+"""Building blocks shared by the corruptions: separable filters as matrices, resampling, HSV.
 
 Everything works on one image in the 0-255 float scale of the reference (``imagecorruptions``), with (H, W) or
 (H, W, C) arrays; the batch is added by ``vmap`` in :mod:`jaxquba.views.corruptions`. Filters whose kernel and
@@ -201,14 +201,6 @@ def clipped_zoom(image: jnp.ndarray, factor: float, keep: tuple[int, int] | None
     keep_h, keep_w = keep or (None, None)
     out = resample_rows(image, clipped_zoom_matrix(h, factor, keep_h))
     return jnp.swapaxes(resample_rows(jnp.swapaxes(out, 0, 1), clipped_zoom_matrix(w, factor, keep_w)), 0, 1)
-
-
-def shift_clamped(image: jnp.ndarray, dy: jnp.ndarray, dx: jnp.ndarray) -> jnp.ndarray:
-    """out[h, w] = image[clip(h - dy), clip(w - dx)]: the reference's ``shift`` (edge rows repeat); traced shifts."""
-    h, w = image.shape[:2]
-    rows = jnp.clip(jnp.arange(h) - dy, 0, h - 1)
-    cols = jnp.clip(jnp.arange(w) - dx, 0, w - 1)
-    return jnp.take(jnp.take(image, rows, axis=0), cols, axis=1)
 
 
 def rgb_to_hsv(rgb: jnp.ndarray) -> jnp.ndarray:

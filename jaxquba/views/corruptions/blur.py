@@ -99,23 +99,27 @@ def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax
     dx = -jnp.ceil(steps * jnp.cos(rad) - 0.5).astype(jnp.int32)
     inside = jnp.cumprod((jnp.abs(dy) < image.shape[0]) & (jnp.abs(dx) < image.shape[1])).astype(bool)
     weights = weights * inside
+    # Each edge-clamped shift is a window of the edge-padded image (|dy|, |dx| <= width - 1): a slice, where two
+    # gathers of clamped indices cost ~3x more on CPU. "All samples equal" is one boolean carry instead of a running
+    # min and max: fewer image-sized arrays per step, and the loop is memory-bound.
+    pad = width - 1
+    padded = jnp.pad(image, ((pad, pad), (pad, pad)) + ((0, 0),) * (image.ndim - 2), mode="edge")
 
     def add_shift(i, carry):
-        total, deviation, lowest, highest = carry
-        shifted = _ops.shift_clamped(image, dy[i], dx[i])
+        total, deviation, differs = carry
+        shifted = jax.lax.dynamic_slice(padded, (pad - dy[i], pad - dx[i]) + (0,) * (image.ndim - 2), image.shape)
         return (total + weights[i] * shifted, deviation + weights[i] * (shifted - image),
-                jnp.where(inside[i], jnp.minimum(lowest, shifted), lowest),
-                jnp.where(inside[i], jnp.maximum(highest, shifted), highest))
+                differs | (inside[i] & (shifted != image)))
 
     zeros = jnp.zeros_like(image)
-    total, deviation, lowest, highest = jax.lax.fori_loop(0, width, add_shift, (zeros, zeros, image, image))
+    total, deviation, differs = jax.lax.fori_loop(0, width, add_shift, (zeros, zeros, jnp.zeros(image.shape, bool)))
     levels = jnp.asarray(motion_uniform_levels(radius, sigma))[jnp.sum(inside) - 1]
     # 1e-3 levels: far above float32's error on the deviation alone, far below any deviation a sample under a
     # tap of 1e-3 or more produces; only meaningful when no tap was dropped (the weights then sum to 1)
     near_own_level = (jnp.abs(deviation) < 1e-3) & jnp.all(inside)
     near = jnp.where(deviation > 0, image, image - 1)
     out = jnp.where(near_own_level, near, total)
-    return jnp.where(lowest == highest, levels[jnp.clip(lowest, 0, 255).astype(jnp.int32)], out)
+    return jnp.where(differs, out, levels[jnp.clip(image, 0, 255).astype(jnp.int32)])
 
 
 @functools.cache
