@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -84,7 +85,7 @@ def gaussian_filter_levels(image255: jnp.ndarray, sigma: float, truncate: float 
     out = jnp.clip(gaussian_filter(image255 / 255.0, sigma, truncate=truncate), 0, 1) * 255
     radius = int(truncate * float(sigma) + 0.5)
     padded = jnp.pad(image255, ((radius, radius), (radius, radius)) + ((0, 0),) * (image255.ndim - 2), mode="edge")
-    lowest, highest = support_min_max(padded, np.ones((2 * radius + 1,) * 2, bool), h, w)
+    lowest, highest = box_min_max(padded, 2 * radius + 1, h, w)
     levels = jnp.asarray(reference_uniform_levels(float(sigma), truncate))
     return jnp.where(lowest == highest, levels[jnp.clip(lowest, 0, 255).astype(jnp.int32)], out)
 
@@ -99,6 +100,30 @@ def reference_uniform_levels(sigma: float, truncate: float = 4.0) -> np.ndarray:
     flat = np.repeat(flat, 2 * radius + 1, 2)
     blurred = ndimage.gaussian_filter(flat, (0, sigma, sigma), mode="nearest", truncate=truncate)
     return np.floor(np.clip(blurred[:, radius, radius], 0, 1) * 255).astype(np.float32)
+
+
+def _window_min_max(lowest: jnp.ndarray, highest: jnp.ndarray, size: int, axis: int,
+                    n: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Min of ``lowest`` and max of ``highest`` over windows [i, i + size) along ``axis``, for i < n: from
+    power-of-two windows, the last two overlapping."""
+    def part(a, start, length):
+        return jax.lax.slice_in_dim(a, start, start + length, axis=axis)
+
+    k = 1
+    while 2 * k <= size:
+        length = lowest.shape[axis] - k
+        lowest = jnp.minimum(part(lowest, 0, length), part(lowest, k, length))
+        highest = jnp.maximum(part(highest, 0, length), part(highest, k, length))
+        k *= 2
+    return (jnp.minimum(part(lowest, 0, n), part(lowest, size - k, n)),
+            jnp.maximum(part(highest, 0, n), part(highest, size - k, n)))
+
+
+def box_min_max(padded: jnp.ndarray, size: int, h: int, w: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Min and max of ``padded`` over the size x size square at every output pixel (h x w): separable, a row
+    window then a column window (about half the work of :func:`support_min_max` on a square)."""
+    lowest, highest = _window_min_max(padded, padded, size, 1, w)
+    return _window_min_max(lowest, highest, size, 0, h)
 
 
 def support_min_max(padded: jnp.ndarray, support: np.ndarray, h: int, w: int) -> tuple[jnp.ndarray, jnp.ndarray]:
