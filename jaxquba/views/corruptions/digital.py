@@ -97,33 +97,62 @@ def pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
     return np.minimum(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int32), n_in - 1)
 
 
-def _pil_box_pass(levels: jax.Array, matrix: np.ndarray, axis: int) -> jax.Array:
-    """One Pillow BOX pass: the fixed-point weighted sum, rounded and saturated like Pillow.
+@functools.cache
+def pil_box_runs(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pil_box_matrix` as runs: each output's first input, run length and its one fixed-point weight.
 
-    The integer sum is computed as two float32 matmuls (integer dots have no fast kernel on CPU), splitting the
-    non-negative weights into 11-bit high and low halves: every product and partial sum is then an integer below
-    2^24, so both are exact.
+    BOX weights are 1 inside the box and 0 outside, normalised, so every row of the matrix is one contiguous run of
+    equal weights; the weighted sum is that weight times the run's plain sum, an exact integer (checked here).
     """
-    high, low = np.divmod(matrix, 1 << 11)
-    assert matrix.min() >= 0 and high.max() <= (1 << 11), "BOX weights are non-negative, at most 2^22"
-    values = levels.astype(jnp.float32)
+    matrix = pil_box_matrix(n_in, n_out)
+    first = np.argmax(matrix != 0, axis=1)
+    length = n_in - np.argmax(matrix[:, ::-1] != 0, axis=1) - first
+    weight = matrix[np.arange(n_out), first]
+    for out in range(n_out):
+        row = matrix[out]
+        assert np.all(row[first[out]:first[out] + length[out]] == weight[out]) and row.sum() == weight[out] * length[
+            out], "not a BOX run"
+    return first, length, weight
 
-    def exact_dot(weights):
-        return jnp.tensordot(jnp.asarray(weights, jnp.float32), values, axes=([1], [axis])).astype(jnp.int32)
 
-    total = jnp.moveaxis((exact_dot(high) << 11) + exact_dot(low), 0, axis)
+def _pil_box_pass(levels: jax.Array, n_out: int, axis: int, keep: np.ndarray | None = None) -> jax.Array:
+    """One Pillow BOX pass along ``axis`` (outputs ``keep``, default all): weight x run sum, rounded and saturated
+    like Pillow, in int32 (weight <= 2^21 for runs of 2 or more, sums <= 255 x run, so no overflow).
+
+    Each run sum is read from a sliding-window sum of its length (one per distinct length, 2-5 here) at the run's
+    first input: O(n) adds and one gather, where the dense matrix product did O(n^2) multiply-adds (twice, to keep
+    float32 exact), most of them by zero.
+    """
+    first, length, weight = pil_box_runs(levels.shape[axis], n_out)
+    if keep is not None:
+        first, length, weight = first[keep], length[keep], weight[keep]
+    assert int(weight.max()) * 255 * int(length.max()) < 2 ** 31, "int32 overflow"
+    sums, offset = [], {}
+    for run in sorted(set(length.tolist())):
+        window = [1] * levels.ndim
+        window[axis] = run
+        offset[run] = sum(s.shape[axis] for s in sums)
+        sums.append(jax.lax.reduce_window(levels, 0, jax.lax.add, tuple(window), (1,) * levels.ndim, "VALID"))
+    index = np.array([offset[run] for run in length]) + first
+    total = jnp.take(jnp.concatenate(sums, axis) if len(sums) > 1 else sums[0], index, axis=axis)
+    shape = [1] * levels.ndim
+    shape[axis] = len(index)
+    total = total * jnp.asarray(weight, jnp.int32).reshape(shape)
     return jnp.clip((total + (1 << (_PIL_PRECISION_BITS - 1))) >> _PIL_PRECISION_BITS, 0, 255)
 
 
 def pixelate(x: jax.Array, severity: int, key: jax.Array | None = None) -> jax.Array:
-    """Pillow BOX downscale by c (width first, 8-bit fixed point as Pillow), then NEAREST upscale back."""
+    """Pillow BOX downscale by c (width first, 8-bit fixed point as Pillow), then NEAREST upscale back.
+
+    The height pass computes only the rows the NEAREST upscale reads, in its order (each small row once per copy;
+    selecting rows commutes with the per-row arithmetic), so the upscale is one column gather.
+    """
     h, w = x.shape[:2]
     small_h, small_w = int(h * PIXELATE[severity - 1]), int(w * PIXELATE[severity - 1])
     levels = jnp.round(x).astype(jnp.int32)
-    small = _pil_box_pass(levels, pil_box_matrix(w, small_w), 1)
-    small = _pil_box_pass(small, pil_box_matrix(h, small_h), 0)
-    big = small[pil_nearest_index(small_h, h)][:, pil_nearest_index(small_w, w)]
-    return big.astype(x.dtype)
+    small = _pil_box_pass(levels, small_w, 1)
+    rows = _pil_box_pass(small, small_h, 0, keep=pil_nearest_index(small_h, h))
+    return rows[:, pil_nearest_index(small_w, w)].astype(x.dtype)
 
 
 def jpeg_compression(x: jax.Array, severity: int, key: jax.Array | None = None) -> jax.Array:
