@@ -1,4 +1,4 @@
-"""``jax.random.bits``, ``uniform`` and ``normal`` for 32-bit draws, bit for bit, with the Threefry hash unrolled.
+"""``jax.random.bits`` and ``jax.random.uniform`` for 32-bit draws, bit for bit, with the Threefry hash unrolled.
 
 On CPU jax lowers its Threefry-2x32 hash as a rolled loop of 5 iterations whose rotation amounts are loop data, so
 XLA materialises both 32-bit words of every value once per iteration: drawing a (224, 224, 3) image of uniforms
@@ -65,12 +65,3 @@ def uniform(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32, minval: f
     floats = jax.lax.bitcast_convert_type(mantissa | np.float32(1.0).view(np.uint32), jnp.float32) - np.float32(1.0)
     low, high = np.float32(minval), np.float32(maxval)
     return jnp.maximum(low, floats * (high - low) + low)
-
-
-def normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-    """``jax.random.normal(key, shape, float32)`` for one typed key: sqrt(2) erfinv(u), u uniform on
-    (-1, 1) as jax draws it."""
-    if dtype != jnp.float32 or not _fast_path(key, shape):
-        return jax.random.normal(key, shape, dtype)
-    u = uniform(key, shape, dtype, float(np.nextafter(np.float32(-1), np.float32(0))), 1.0)
-    return np.float32(np.sqrt(2)) * jax.lax.erf_inv(u)

@@ -22,7 +22,7 @@ SPECKLE_STD = (0.15, 0.2, 0.35, 0.45, 0.6)
 def gaussian_noise(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     """Additive N(0, c^2) noise on [0, 1] intensities."""
     x = x / 255.0
-    noise = GAUSSIAN_STD[severity - 1] * _random.normal(key, x.shape, x.dtype)
+    noise = GAUSSIAN_STD[severity - 1] * jax.random.normal(key, x.shape, x.dtype)
     return jnp.clip(x + noise, 0, 1) * 255
 
 
@@ -65,5 +65,5 @@ def impulse_noise(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
 def speckle_noise(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     """Multiplicative noise x + x N(0, c^2) on [0, 1] intensities."""
     x = x / 255.0
-    noise = SPECKLE_STD[severity - 1] * _random.normal(key, x.shape, x.dtype)
+    noise = SPECKLE_STD[severity - 1] * jax.random.normal(key, x.shape, x.dtype)
     return jnp.clip(x + x * noise, 0, 1) * 255
