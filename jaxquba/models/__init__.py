@@ -113,18 +113,7 @@ def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "log
         x = normalize(images01, spec.data).astype(dtype)
         return module.apply({"params": params}, x, method=method).astype(jnp.float32)
 
-    apply.program = {"family": spec.family, "config": repr(spec.config), "mean": list(spec.data.mean),
-                     "std": list(spec.data.std), "output": spec.output, "precision": precision, "outputs": outputs}
     return apply
-
-
-def program_identity(classifier: Classifier) -> dict[str, Any] | None:
-    """What ``classifier.apply`` computes, apart from the parameters' values (which are its arguments): the
-    family and config, the normalisation, the peer's output kind, the precision and the outputs. Two classifiers
-    with the same identity run the same program, so checkpoints of one architecture can share compiled steps
-    (:mod:`jaxquba.engine.executable_cache`). None where ``apply`` was not made by :func:`make_apply`: then nothing
-    but the function itself says what it computes."""
-    return getattr(classifier.apply, "program", None)
 
 
 def _import_families() -> None:
