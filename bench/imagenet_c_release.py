@@ -42,7 +42,7 @@ from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.loader import load_classifier
 from jaxquba.testing.imagecorruptions_ref import WITH_DRAWS, reference_corrupt, reference_with_draws
 from jaxquba.testing.shared_data import shared_data_dir
-from jaxquba.views.corruptions import COMMON_CORRUPTIONS, CORRUPTION_NAMES, release
+from jaxquba.views.corruptions import COMMON_CORRUPTIONS, CORRUPTION_NAMES, blur, release
 from jaxquba.zoo import DataConfig
 
 
@@ -116,11 +116,53 @@ class Ours:
                           ).astype(np.uint8)
 
 
+GLASS_CHECKED_IMAGES = 3  # per severity: the library's own glass blur, which the fast one must equal bit for bit
+
+
+def glass_blur_reference(severity: int, images: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+    """``reference_with_draws('glass_blur', ...)``, fast: the library's glass blur spends about 2 s per image in its
+    per-pixel Python loop, where each visited pixel draws ``randint(-d, d, size=(2,))`` and does
+    ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on row views (which copies ``x[h', w']`` into ``x[h, w]`` and leaves
+    ``x[h', w']`` as it was). This runs the same steps: the library's own Gaussian filters (its ``gaussian`` as
+    patched by :func:`reference`), the same offsets (the replayed draws, one ``randint`` call per image, which
+    :func:`reference_draws` shows is the same stream), and the same copies in the same order on a list of pixels.
+    The first :data:`GLASS_CHECKED_IMAGES` images are also corrupted by the library itself and must be equal."""
+    from PIL import Image
+
+    from jaxquba.testing.imagecorruptions_ref import reference, reference_draws
+
+    module = reference().corruptions
+    sigma, shift, _ = blur.GLASS[severity - 1]  # the library's table (tests/test_corruptions.py)
+    out, draws = [], []
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        drawn = reference_draws("glass_blur", severity, (h, w), i)
+        x = np.uint8(module.gaussian(np.array(image) / 255., sigma=sigma, multichannel=True) * 255)
+        # Each pixel packed into one int (r << 16 | g << 8 | b), so that a copy is one list assignment.
+        pixels = (x.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])).ravel().tolist()
+        for offsets in drawn[0]:
+            visits = iter(offsets.tolist())
+            for row_ in range(h - shift, shift, -1):
+                for col in range(w - shift, shift, -1):
+                    dx, dy = next(visits)
+                    pixels[row_ * w + col] = pixels[(row_ + dy) * w + col + dx]
+        packed = np.asarray(pixels, np.int64).reshape(h, w, 1)
+        x = ((packed >> np.array([16, 8, 0])) & 255).astype(np.uint8)
+        out.append(np.uint8(np.clip(module.gaussian(x / 255., sigma=sigma, multichannel=True), 0, 1) * 255))
+        draws.append(drawn)
+    library, _ = reference_with_draws("glass_blur", severity, images[:GLASS_CHECKED_IMAGES])
+    if not np.array_equal(library, np.stack(out[:GLASS_CHECKED_IMAGES])):
+        raise AssertionError("the fast glass blur reference differs from imagecorruptions' glass_blur")
+    return np.stack(out), draws
+
+
 def row(name, severity, pre, own, labels, ours: Ours, correct) -> str:
     from jaxquba.testing.imagecorruptions_ref import with_draws_corrupt
 
     start = time.time()
-    if name in WITH_DRAWS:  # numpy seeded per image, so that its draws can be replayed and handed to jaxquba
+    if name == "glass_blur":
+        saved, draws = glass_blur_reference(severity, pre)
+    elif name in WITH_DRAWS:  # numpy seeded per image, so that its draws can be replayed and handed to jaxquba
         saved, draws = reference_with_draws(name, severity, pre)
     else:
         saved = reference_corrupt(name, severity, pre)
