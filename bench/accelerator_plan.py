@@ -89,7 +89,7 @@ def reference_pass(name: str) -> list[tuple[int, tuple]]:
     return [(transform.size, requests) for (_, transform), requests in plan.groups.items()]
 
 
-def kernel_costs(groups, batch: int, mean, std) -> tuple[float, float, int]:
+def kernel_costs(groups, batch: int) -> tuple[float, float, int]:
     """Summed per-image (FLOPs, bytes) of every model-free view's own work, and how many views."""
     from jaxquba.views.base import ViewContext
 
@@ -104,7 +104,7 @@ def kernel_costs(groups, batch: int, mean, std) -> tuple[float, float, int]:
                 continue
 
             def apply(x, example_ids, view=view):
-                return view(x, ViewContext(example_ids, jnp.zeros_like(example_ids), 0, None, mean, std))
+                return view(x, ViewContext(example_ids, jnp.zeros_like(example_ids), 0, None))
 
             f, b = _cost(jax.jit(apply).lower(images, ids).compile())
             flops, bytes_, count = flops + f / batch, bytes_ + b / batch, count + 1
@@ -135,7 +135,7 @@ def main() -> None:
         attacks = [r.view for _, reqs in groups for r in reqs if r.view.needs_model]
         free = [r.view for _, reqs in groups for r in reqs if not r.view.needs_model]
         steps = sum(v.cost / 2 for v in attacks)
-        k_flops, k_bytes, k_views = (kernel_costs(groups, args.batch, spec.data.mean, spec.data.std)
+        k_flops, k_bytes, k_views = (kernel_costs(groups, args.batch)
                                      if args.kernels else (0.0, 0.0, 0))
         fixed = sum(FIXED_DATA_IMAGES.values())
         print(f"### {spec.name}\n")

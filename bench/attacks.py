@@ -62,10 +62,10 @@ def torch_models(torch, clf):
         def forward(self, x):
             return net((x - mean) / std)
 
-    return {"pixel": Normalised().eval(), "normalized": net}
+    return {"pixel": Normalised().eval(), "network_input": net}
 
 
-MODES = (("QUBA PGD-10 (P1.3)", "normalized", 8, 2, 10), ("study PGD-40 (P2.2)", "pixel", 0.5, 2, 40))
+MODES = (("QUBA PGD-10 (P1.3)", "network_input", 8, 2, 10), ("study PGD-40 (P2.2)", "pixel", 0.5, 2, 40))
 
 
 def parity(clf, count: int, batch: int) -> None:
@@ -78,19 +78,22 @@ def parity(clf, count: int, batch: int) -> None:
     models = torch_models(torch, clf)
     mean, std = clf.spec.data.mean, clf.spec.data.std
     apply = jax.jit(clf.apply)
+    to_network_input, apply_network_input = clf.network_input_fns()
     clean = np.mean(np.asarray(apply(clf.params, images).argmax(-1)) == labels)
     print(f"{len(labels)} photos, clean top-1 {100 * clean:.1f}%\n")
     print("| mode | adversarial top-1 jaxquba | torchattacks | difference (images) | per-image outcome agreement |")
     print("|---|---:|---:|---:|---:|")
     for title, space, eps, step, steps in MODES:
         ours_correct, ref_correct = [], []
-        jax_pgd = jax.jit(lambda x, y, d: attacks.pgd(x, y, lambda z: clf.apply(clf.params, z), eps=eps / 255,
-                                                      step=step / 255, steps=steps, start_delta=d, space=space,
-                                                      mean=mean, std=std))
+        # the attack variable and the model on it, as attacks.attack_variable gives them to the views
+        to_variable, model = ((lambda x: x), clf.apply) if space == "pixel" else (to_network_input, apply_network_input)
+        jax_pgd = jax.jit(lambda x, y, d, to_variable=to_variable, model=model: attacks.pgd(
+            to_variable(x), y, lambda z: model(clf.params, z), eps=eps / 255, step=step / 255, steps=steps,
+            start_delta=d))
         for start in range(0, len(labels), batch):
             x, y = images[start:start + batch], labels[start:start + batch]
             x_torch = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-            if space == "normalized":
+            if space == "network_input":
                 x_torch = (x_torch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
             atk = torchattacks.PGD(models[space], eps=eps / 255, alpha=step / 255, steps=steps)
             torch.manual_seed(start)
@@ -100,7 +103,7 @@ def parity(clf, count: int, batch: int) -> None:
             with torch.no_grad():
                 ref_correct.append(models[space](adv_ref).argmax(1).numpy() == y)
             adv_ours = jax_pgd(x, jnp.asarray(y), jnp.asarray(random_start.numpy().transpose(0, 2, 3, 1)))
-            ours_correct.append(np.asarray(apply(clf.params, adv_ours).argmax(-1)) == y)
+            ours_correct.append(np.asarray(jax.jit(model)(clf.params, adv_ours).argmax(-1)) == y)
         ours_correct, ref_correct = np.concatenate(ours_correct), np.concatenate(ref_correct)
         print(f"| {title}, eps {eps}/255, step {step}/255, {space} | {100 * ours_correct.mean():.1f}% "
               f"| {100 * ref_correct.mean():.1f}% | {int(ours_correct.sum()) - int(ref_correct.sum()):+d} "

@@ -67,7 +67,7 @@ def main():
     crops, _ = resize256_crops(shared_data_dir(), args.images)
     images01 = jnp.asarray(crops, jnp.float32) / 255
     ids = jnp.arange(args.images, dtype=jnp.int32)
-    ctx = ViewContext(ids, ids, 0, None, (0.5,) * 3, (0.5,) * 3)
+    ctx = ViewContext(ids, ids, 0, None)
     rng = np.random.default_rng(0)
     print("| condition | JAX img/s (batch %d, jit) | reference img/s (%d images) | ratio | reference pixels repaired |"
           % (args.images, args.reference_images))

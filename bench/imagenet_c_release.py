@@ -96,7 +96,7 @@ class Ours:
         import jax.numpy as jnp
 
         from jaxquba.views.base import ViewContext
-        fn = self._jit(lambda x, ids: view(x, ViewContext(ids, ids, 0, None, (0.0,) * 3, (1.0,) * 3)))
+        fn = self._jit(lambda x, ids: view(x, ViewContext(ids, ids, 0, None)))
         out = []
         for start in range(0, len(images), self.batch):
             ids = jnp.arange(start, min(start + self.batch, len(images)), dtype=jnp.int32)

@@ -65,7 +65,7 @@ def compare(name, severity, found, classifier, apply, seed: int) -> str:
 
     @jax.jit
     def views(images01, ids):
-        ctx = ViewContext(ids, ids, seed, None, (0.0,) * 3, (1.0,) * 3)
+        ctx = ViewContext(ids, ids, seed, None)
         return view(images01, ctx), as_stored(images01, ctx)
 
     hits_files, hits_views, abs_diff = [], [], []

@@ -6,7 +6,7 @@
 The reference step is what the app computes for a model's QUBA reference pass, planned by the app's own planner on
 the demo set (``accelerator_plan.reference_pass``): two steps, one per host preprocessing --
 
-* ``clean+attacks``: clean, FGSM and PGD-10 (eps 8/255, normalized space) with the accuracy/calibration heads;
+* ``clean+attacks``: clean, FGSM and PGD-10 (eps 8/255, network-input space) with the accuracy/calibration heads;
 * ``imagenet_c x75``: the 75 release-style ImageNet-C views (15 corruptions x 5 severities) with top-1.
 
 Each (model, batch size) runs in a fresh process (peak RSS is a high-water mark of the whole process), with random

@@ -111,10 +111,7 @@ def random_params(spec: zoo.ModelSpec) -> Any:
 def expected_params(spec: zoo.ModelSpec) -> Any:
     """Shapes and dtypes of the module's params (``jax.eval_shape``: nothing is computed; cached per spec)."""
     module = models.build_module(spec)
-    size = spec.data.input_size
-    variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct((1, size, size, 3),
-                                                                                          jnp.float32))
-    return variables["params"]
+    return jax.eval_shape(module.init, jax.random.PRNGKey(0), models.module_input_shape(spec))["params"]
 
 
 def convert_state_dict(spec: zoo.ModelSpec, state_dict: dict[str, Any], source: str) -> Any:

@@ -14,7 +14,7 @@ from converters import load as weight_loading
 from converters import timm_tags
 from jaxquba import zoo
 from jaxquba.errors import UserError
-from jaxquba.models import PRECISIONS, Classifier, count_params, make_apply
+from jaxquba.models import PRECISIONS, Classifier, count_params, make_apply_network_input, network_input
 
 
 def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None,
@@ -29,9 +29,17 @@ def load_classifier(name: str, weights: str = "default", precision: str = "fp32"
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
     spec = zoo.get(name)
-    apply = make_apply(spec, precision, outputs)  # an impossible ``outputs`` fails before the weights load
+    # An impossible ``outputs`` fails here, before the weights load.
+    apply_network_input = make_apply_network_input(spec, precision, outputs)
     params, digest = weight_loading.load_params(spec, weights, cache_dir=cache_dir)
-    return Classifier(spec, params, apply, digest, precision, outputs)
+
+    def to_network_input(images01):
+        return network_input(images01, spec)
+
+    def apply(params, images01):
+        return apply_network_input(params, to_network_input(images01))
+
+    return Classifier(spec, params, apply, digest, precision, outputs, to_network_input, apply_network_input)
 
 
 def derive_timm_tag(name: str, lookup: Callable[[str], Mapping[str, Any] | None] = timm_tags.pretrained_cfg

@@ -2,7 +2,7 @@
 
 ``metric`` is what was measured (``top1``, ``c_rob``, ``top1_acc/PGD-40/low``), ``dataset`` the canonical dataset
 it was measured on (a tfds name, ``folder:PATH``, ``demo``), and the optional bracket holds the conditions in the
-order the producer gave them (``protocol=quba_paper@v1``, ``view=fgsm(eps=8,space=normalized)``). A condition's value
+order the producer gave them (``protocol=quba_paper@v2``, ``view=fgsm(eps=8,space=network_input)``). A condition's value
 may itself hold commas and ``=`` inside parentheses: the bracket is split only at top-level commas.
 
 Stores written before this grammar was the only one also hold two older forms, which :func:`parse` still reads:

@@ -78,10 +78,17 @@ def tiny_classifier():
     params = jax.tree.map(lambda s: (rng.standard_normal(s.shape) / np.sqrt(np.prod(s.shape[:-1]))).astype(np.float32),
                           shapes)
 
-    def apply(p, images01):
-        return module.apply({"params": p}, normalize(images01, spec.data))
+    def to_network_input(images01):
+        return normalize(images01, spec.data)
 
-    return Classifier(spec, params, apply, weights_digest="tiny0")
+    def apply_network_input(p, inputs):
+        return module.apply({"params": p}, inputs)
+
+    def apply(p, images01):
+        return apply_network_input(p, to_network_input(images01))
+
+    return Classifier(spec, params, apply, weights_digest="tiny0", to_network_input=to_network_input,
+                      apply_network_input=apply_network_input)
 
 
 def test_views():
@@ -126,7 +133,7 @@ def reference_outputs() -> dict:
     images, labels, texture = dataset()
     ids = jnp.arange(NUM_EXAMPLES, dtype=jnp.int32)
     labels32 = jnp.asarray(labels, jnp.int32)
-    ctx = ViewContext(ids, labels32, 0, lambda x: clf.apply(clf.params, x), clf.spec.data.mean, clf.spec.data.std)
+    ctx = ViewContext(ids, labels32, 0, lambda x: clf.apply(clf.params, x))
     flat = {"labels": labels.astype(np.int32), "example_ids": np.arange(NUM_EXAMPLES, dtype=np.int32),
             "extra.texture": texture.astype(np.int32)}
     for request in requests():

@@ -149,7 +149,9 @@ def compare(timm, spec: zoo.ModelSpec, model, shared_data: Path, n_images: int =
         torch_logits = model(images).numpy()
     params = jax.tree.map(jnp.asarray, load.convert_state_dict(spec, model.state_dict(), "random init"))
     module = models.build_module(spec, precision)
-    inputs = jnp.asarray(images.permute(0, 2, 3, 1).numpy()).astype(models.PRECISIONS[precision])
+    inputs = jnp.asarray(images.permute(0, 2, 3, 1).numpy())
+    encode = models.family(spec.family).input_encoding  # the module reads the network input (B-cos: [x, 1 - x])
+    inputs = (inputs if encode is None else encode(inputs)).astype(models.PRECISIONS[precision])
     jax_logits = jax.jit(module.apply)({"params": params}, inputs).astype(jnp.float32)
     return torch_logits, np.asarray(jax_logits)
 

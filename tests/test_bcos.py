@@ -1,5 +1,6 @@
 """B-cos networks against the ``bcos`` package (their reference code), random init, on real photos; and how the
-6-channel input meets the views: the encoding [x, 1 - x] happens inside the model, after every view.
+6-channel input meets the views: the encoding [x, 1 - x] is the network input, built after every view, and
+``quba_paper``'s attacks perturb it as the peer's did.
 
 The package's models read the 6 channels; a forward pre-hook adds them (``bcos.data.transforms.AddInverse``), so
 the PyTorch and the Flax model both take the 3-channel image in [0, 1] that the spec's preprocessing makes, and the
@@ -174,22 +175,36 @@ def small_bcos(timm_module, bcos_module, shared_data):
     return spec, model, params, jnp.asarray(images.permute(0, 2, 3, 1).numpy())
 
 
-def test_bcos_attack_perturbs_the_three_channel_image(small_bcos):
-    """FGSM (8/255) on a B-cos model: the views see the 3-channel image, epsilon is measured on it, and the model
-    encodes the adversarial image as [x', 1 - x'] afterwards. Under ``quba_paper`` (attack space ``normalized``)
-    the attack is the pixel-space one, since the spec's mean is 0 and std 1."""
+def bcos_context(spec, params, labels):
+    """The engine's view context for a B-cos spec (its network input is the six channels [x, 1 - x])."""
+    from jaxquba.views.base import ViewContext
+    apply, apply_network_input = jax.jit(models.make_apply(spec)), jax.jit(models.make_apply_network_input(spec))
+    return ViewContext(jnp.arange(len(labels), dtype=jnp.int32), labels, 0, lambda x: apply(params, x),
+                       lambda x: models.network_input(x, spec), lambda z: apply_network_input(params, z))
+
+
+def fgsm_reference(model, inputs01: np.ndarray, labels, eps: float) -> np.ndarray:
+    """FGSM by hand on ``model`` (NCHW in): ``clip(x + eps * sign(grad CE), 0, 1)``, NHWC out."""
+    import torch
+    x = torch.tensor(inputs01.transpose(0, 3, 1, 2), requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor(np.asarray(labels), dtype=torch.long),
+                                             reduction="sum")
+    loss.backward()
+    return (x + eps * x.grad.sign()).clamp(0, 1).detach().numpy().transpose(0, 2, 3, 1)
+
+
+def test_bcos_pixel_attack_perturbs_the_three_channel_image(small_bcos):
+    """FGSM (8/255) in the ``pixel`` space (the corrected protocol) on a B-cos model: the attack perturbs the
+    3-channel image, epsilon is measured on it, and the model encodes the adversarial image as [x', 1 - x']."""
     import torch
 
     spec, model, params, images01 = small_bcos
     apply = jax.jit(models.make_apply(spec))
     labels = jnp.argmax(apply(params, images01), axis=-1)  # attack the model's own prediction
     eps = 8 / 255
-    fgsm = jax.jit(lambda x, y, space: attacks.fgsm(x, y, lambda z: apply(params, z), eps=eps, space=space,
-                                                    mean=spec.data.mean, std=spec.data.std), static_argnums=2)
-    adv = {space: fgsm(images01, labels, space) for space in attacks.SPACES}
-    np.testing.assert_array_equal(np.asarray(adv["normalized"]), np.asarray(adv["pixel"]))
-    adv = adv["pixel"]
-    assert adv.shape == images01.shape  # 3 channels: the view never sees the encoding
+    view = attacks.fgsm_view(8, "pixel")
+    adv = view(images01, bcos_context(spec, params, labels))
+    assert not view.returns_network_input and adv.shape == images01.shape  # 3 channels
     delta = np.abs(np.asarray(adv - images01))
     assert delta.max() <= eps + 1e-6 and float(np.mean(np.isclose(delta, eps, atol=1e-6))) > 0.5
     assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
@@ -197,11 +212,7 @@ def test_bcos_attack_perturbs_the_three_channel_image(small_bcos):
     # The reference: FGSM on the 3-channel image through the package's model with AddInverse inside it, i.e. the
     # gradient flows through both x and 1 - x. Float32 summation order can flip the sign of near-zero gradient
     # entries, so at most 0.1% of the values may differ (each such value differs by 2 eps).
-    x = torch.tensor(np.asarray(images01).transpose(0, 3, 1, 2), requires_grad=True)
-    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor(np.asarray(labels), dtype=torch.long),
-                                           reduction="sum")
-    loss.backward()
-    reference = (x + eps * x.grad.sign()).clamp(0, 1).detach().numpy().transpose(0, 2, 3, 1)
+    reference = fgsm_reference(model, np.asarray(images01), labels, eps)
     assert float(np.mean(~np.isclose(np.asarray(adv), reference, atol=1e-6))) <= 1e-3
 
     # The model's logits on the adversarial image are the package's on [x', 1 - x'].
@@ -210,12 +221,44 @@ def test_bcos_attack_perturbs_the_three_channel_image(small_bcos):
     assert_parity(torch_logits - LOGIT_BIAS, np.asarray(apply(params, adv)) - LOGIT_BIAS)
 
 
+def test_bcos_quba_paper_attack_perturbs_the_six_channel_network_input(small_bcos):
+    """FGSM (8/255) in the ``network_input`` space (``quba_paper``, the peer's threat model): the attack perturbs the
+    six channels x and 1 - x independently, as torchattacks did on the peer's AddInverse output, and the view
+    returns them, which is no longer an image (the halves no longer sum to 1)."""
+    import torch
+
+    spec, model, params, images01 = small_bcos
+    labels = jnp.argmax(jax.jit(models.make_apply(spec))(params, images01), axis=-1)
+    eps = 8 / 255
+    view = attacks.fgsm_view(8, "network_input")
+    ctx = bcos_context(spec, params, labels)
+    adv = view(images01, ctx)
+    encoded = np.concatenate([images01, 1 - images01], axis=-1)
+    assert view.returns_network_input and adv.shape == encoded.shape  # six channels
+    delta = np.abs(np.asarray(adv) - encoded)
+    assert delta.max() <= eps + 1e-6 and float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
+    halves_sum = np.asarray(adv[..., :3] + adv[..., 3:])
+    assert float(np.mean(np.abs(halves_sum - 1) > 1e-3)) > 0.1  # both halves moved the same way somewhere
+
+    # The reference: FGSM on the six channels through the package's network without the encoding hook
+    # (``forward`` skips the pre-hook), at most 0.1% of values differing by a near-zero gradient's sign.
+    reference = fgsm_reference(model.forward, encoded, labels, eps)
+    assert float(np.mean(~np.isclose(np.asarray(adv), reference, atol=1e-6))) <= 1e-3
+
+    # The engine evaluates the returned network input with the model on network inputs: the package's logits on it.
+    with torch.inference_mode():
+        torch_logits = model.forward(torch.tensor(np.asarray(adv).transpose(0, 3, 1, 2))).numpy()
+    assert_parity(torch_logits - LOGIT_BIAS, np.asarray(ctx.network_input_logits_fn(adv)) - LOGIT_BIAS)
+
+
 def test_bcos_normalisation_is_the_identity_and_the_encoding_is_x_and_its_inverse(small_bcos):
-    """Corruptions and filters see the image itself: the model-side normalisation of a B-cos spec changes nothing.
-    The module's stem reads [x, 1 - x]: the inverted image through a stem whose two 3-channel kernel halves are
-    swapped gives the same logits."""
+    """Corruptions and filters see the image itself: the model-side normalisation of a B-cos spec changes nothing,
+    and the network input is [x, 1 - x]. The module's stem reads it: the inverted image through a stem whose two
+    3-channel kernel halves are swapped gives the same logits."""
     spec, _, params, images01 = small_bcos
     np.testing.assert_array_equal(np.asarray(models.normalize(images01, spec.data)), np.asarray(images01))
+    np.testing.assert_array_equal(np.asarray(models.network_input(images01, spec)),
+                                  np.concatenate([images01, 1 - images01], axis=-1))
     apply = jax.jit(models.make_apply(spec))
     kernel = params["conv1"]["kernel"]
     assert kernel.shape[2] == 6 and images01.shape[-1] == 3

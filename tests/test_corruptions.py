@@ -214,7 +214,7 @@ def test_water_spatter_opencv_steps_equal_opencvs(shape):
 
 def run_view(view, images, ids, seed=0):
     def fn(images, ids):
-        ctx = ViewContext(ids, jnp.zeros_like(ids), seed, lambda x: x, (0.5,) * 3, (0.5,) * 3)
+        ctx = ViewContext(ids, jnp.zeros_like(ids), seed, lambda x: x)
         return view.fn(images, ctx)
     return np.asarray(jax.jit(fn)(images, jnp.asarray(ids, jnp.int32)))
 

@@ -148,7 +148,7 @@ def test_views_reproducible_per_example(crops):
 
     def ctx(ids):
         ids = jnp.asarray(ids, jnp.int32)
-        return ViewContext(ids, ids, 0, None, (0.5,) * 3, (0.5,) * 3)
+        return ViewContext(ids, ids, 0, None)
 
     apply = jax.jit(view.fn)
     full = np.asarray(apply(images, ctx([0, 1, 2])))

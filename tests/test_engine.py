@@ -58,6 +58,24 @@ def test_engine_matches_direct_computation_one_device(reference):
     assert "extra.file" not in got  # string metadata stays with the source
 
 
+def test_a_view_returning_the_network_input_is_evaluated_on_it():
+    """``quba_paper``'s attacks perturb the network input (here the normalised image) and return it; the engine gives
+    it to the model as it is, without the image's normalisation: the logits are the model's on the attacked input."""
+    from jaxquba.views import attacks
+    clf = H.tiny_classifier()
+    view = attacks.fgsm_view(8, "network_input")
+    engine = Engine(clf, batch_size=H.NUM_EXAMPLES)
+    got = engine.run_range(H.make_reader(), 0, H.NUM_EXAMPLES, [ViewRequest(view, ("logits",))])
+    images, labels, _ = H.dataset()
+    to_network_input, apply_network_input = clf.network_input_fns()
+    adversarial = attacks.fgsm(to_network_input(jnp.asarray(images, jnp.float32) / 255), jnp.asarray(labels, jnp.int32),
+                               lambda z: apply_network_input(clf.params, z), eps=8 / 255)
+    want = np.asarray(apply_network_input(clf.params, adversarial))
+    np.testing.assert_allclose(got.views[view.name]["logits"], want, rtol=0, atol=FLOAT_ATOL)
+    # the same tensor read as an image (normalised a second time) gives other logits
+    assert np.abs(np.asarray(clf.apply(clf.params, adversarial)) - want).max() > 1e-2
+
+
 def test_global_batch_rounding_and_empty_range():
     mesh = make_mesh()
     engine = Engine(H.tiny_classifier(), mesh=mesh, batch_size=5)

@@ -125,8 +125,7 @@ def test_view_equals_reference_chain_with_real_lite0(shared_data, lite0, name, s
     images = resize256_crops(shared_data, 8, stride=60)[0]
     transform = release.model_transform_of_release(256, 224, "bicubic")
     view = release.release_view(name, severity, transform)
-    ctx = ViewContext(jnp.arange(len(images), dtype=jnp.int32), jnp.zeros(len(images), jnp.int32), 0,
-                      None, (0.0,) * 3, (1.0,) * 3)
+    ctx = ViewContext(jnp.arange(len(images), dtype=jnp.int32), jnp.zeros(len(images), jnp.int32), 0, None)
     ours = np.asarray(jax.jit(lambda x: view(x, ctx))(jnp.asarray(images, jnp.float32) / 255))
     ours = np.round(ours * 255).astype(np.uint8)
     theirs = reference_chain(name, severity, images, 256, 224, "bicubic")
@@ -138,7 +137,7 @@ def test_release_view_draws_do_not_depend_on_the_model_transform():
     """Every model reads the same corrupted JPEG of an image (as every model reads the same release file): the
     view's key comes from the corruption alone."""
     images = jnp.asarray(np.random.RandomState(1).randint(0, 256, (2, 224, 224, 3)), jnp.float32) / 255
-    ctx = ViewContext(jnp.arange(2, dtype=jnp.int32), jnp.zeros(2, jnp.int32), 0, None, (0.0,) * 3, (1.0,) * 3)
+    ctx = ViewContext(jnp.arange(2, dtype=jnp.int32), jnp.zeros(2, jnp.int32), 0, None)
     as_stored = release.release_view("gaussian_noise", 3, None)(images, ctx)
     for transform in (release.model_transform_of_release(224, 224, "bicubic"),
                       release.model_transform_of_release(224, 224, "bilinear")):  # 224 -> 224: Pillow's copy
@@ -227,6 +226,6 @@ def test_older_c_rob_specs_are_read_by_their_source():
     """Specs written before the pipeline field: their ``views`` were model-input corruptions (not comparable),
     ``tfds`` regenerates the sets (not comparable), a release root is the published data."""
     from jaxquba.quba.dimensions import c_rob_not_comparable
-    assert c_rob_not_comparable("c_rob@demo[protocol=quba_paper@v1,corruptions=views]")
-    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=tfds:imagenet2012_corrupted]")
-    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v1,corruptions=release:/data/imagenet-c]") is None
+    assert c_rob_not_comparable("c_rob@demo[protocol=quba_paper@v2,corruptions=views]")
+    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v2,corruptions=tfds:imagenet2012_corrupted]")
+    assert c_rob_not_comparable("c_rob@x[protocol=quba_paper@v2,corruptions=release:/data/imagenet-c]") is None

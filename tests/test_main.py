@@ -69,7 +69,7 @@ def direct_demo_predictions() -> tuple[np.ndarray, np.ndarray]:
 def test_demo_summary_values_and_missing_dataset(demo_run):
     out, _, first = demo_run
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["protocol"] == "quba_paper@v1" and summary["reference_dataset"] == "demo"
+    assert summary["protocol"] == "quba_paper@v2" and summary["reference_dataset"] == "demo"
     from jaxquba.data.demo import DemoSource
     assert summary["datasets"]["demo"] == {"available": True, "examples": 8, "fingerprint": DemoSource().fingerprint,
                                            "left_out": []}

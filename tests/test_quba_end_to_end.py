@@ -53,12 +53,12 @@ def two_runs(quba_data):
 def test_all_nine_dimensions_in_range_and_report(two_runs, quba_data):
     (summary, done), _ = two_runs
     [model] = summary["models"]
-    assert model["skipped"] == [] and summary["protocol"] == "quba_paper@v1"
+    assert model["skipped"] == [] and summary["protocol"] == "quba_paper@v2"
     values = {r["name"]: r["value"] for r in model["results"]}
     columns = {r["column"]: r["value"] for r in model["results"] if r["column"]}
     assert set(columns) == set(quba.COLUMNS)
     # Every value names the protocol that produced it (parameters aside, which no protocol touches).
-    assert all("protocol=quba_paper@v1" in r["spec"] for r in model["results"] if r["dimension"] != "accuracy")
+    assert all("protocol=quba_paper@v2" in r["spec"] for r in model["results"] if r["dimension"] != "accuracy")
     [c_rob] = [r for r in model["results"] if r["name"] == "c_rob"]
     assert "corruptions=views,pipeline=release" in c_rob["spec"]  # the release-style default (issue 20)
     print("QUBA dimensions of", model["model"], json.dumps(columns, indent=1))
@@ -93,7 +93,7 @@ def test_all_nine_dimensions_in_range_and_report(two_runs, quba_data):
     # The app ends with the table and the report's path; the report states the protocol.
     report = Path(done.stdout.split("report: ")[-1].strip())
     assert report.name == "index.html" and report.is_file()
-    assert "quba_paper@v1" in report.read_text()
+    assert "quba_paper@v2" in report.read_text()
     assert "c_rob@" in done.stdout and "shape_bias@" in done.stdout
 
 

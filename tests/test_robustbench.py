@@ -230,3 +230,35 @@ def test_loaded_layout_without_the_wrapper_is_refused(timm_module):
     wrapped = _wrapped(timm_module, "convnext_base", spec.data.mean, spec.data.std, depths=(1, 1, 1, 1))
     with pytest.raises(UserError, match="no RobustBench normaliser"):
         load.convert_state_dict(spec, wrapped.model.state_dict(), "random init")
+
+
+def test_quba_paper_attacks_robustbench_models_on_the_image():
+    """The peer attacked the tensor its transform produced (PROTOCOLS.md P1.3): for RobustBench's models, whose
+    wrappers normalise inside, that is the image, so ``quba_paper``'s epsilon is in pixels for all of them (those
+    with a normaliser: ``normalizes_inside`` families; those without: mean 0 and std 1), while an ordinary model of
+    the same architecture is attacked on its normalised tensor."""
+    from jaxquba.views import attacks
+    from jaxquba.views.base import ViewContext
+
+    images = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)), jnp.float32)
+    rows = [s for s in zoo.all_specs() if s.name.startswith(("Salman2020Do", "Liu2023Comprehensive", "Singh2023"))]
+    assert len(rows) >= 10
+    for spec in rows:
+        np.testing.assert_array_equal(np.asarray(models.network_input(images, spec)), np.asarray(images),
+                                      err_msg=spec.name)
+    normalised = models.normalize(images, zoo.get("resnet50.tv_in1k").data)
+    np.testing.assert_array_equal(np.asarray(models.network_input(images, zoo.get("resnet50.tv_in1k"))),
+                                  np.asarray(normalised))
+
+    # A normalizes_inside family's model on its network input normalises it first: the same logits as on the image.
+    spec = small_variant("Salman2020Do-RN50", depths=(1, 1, 1, 1))
+    params = load.random_params(spec)
+    np.testing.assert_array_equal(np.asarray(models.make_apply(spec)(params, images)),
+                                  np.asarray(models.make_apply_network_input(spec)(params, images)))
+    # and quba_paper's FGSM then moves each pixel by at most 8/255 (the image is the attack variable)
+    apply = models.make_apply(spec)
+    ctx = ViewContext(jnp.arange(2, dtype=jnp.int32), jnp.zeros(2, jnp.int32), 0, lambda x: apply(params, x),
+                      lambda x: models.network_input(x, spec),
+                      lambda z: models.make_apply_network_input(spec)(params, z))
+    adv = np.asarray(attacks.fgsm_view(8, "network_input")(images, ctx))
+    assert adv.shape == images.shape and np.abs(adv - np.asarray(images)).max() <= 8 / 255 + 1e-6

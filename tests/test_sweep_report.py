@@ -97,7 +97,7 @@ def test_tidy_table_has_a_row_per_stored_value_and_tells_runs_apart(sweep):
     assert len(top1) == 5 and not top1.duplicated(list(collate.WIDE_KEY)).any()
     cal = tidy[tidy["metric"] == "cal_err"].iloc[0]
     assert (cal["protocol"], cal["protocol_version"], cal["view"], cal["reference"]) == (
-        "quba_paper", "v1", "clean", "demo")
+        "quba_paper", "v2", "clean", "demo")
     ece = tidy[tidy["metric"] == "ece"].iloc[0]
     assert ece["conditions"] == "bins=15"
     assert tidy["time"].notna().all() and tidy["preprocess"].str.len().gt(0).all()
@@ -122,7 +122,7 @@ def test_report_cli_writes_wide_and_tidy_tables_readable_by_pandas_and_duckdb(sw
         [row] = wide[(wide["model"] == model) & (wide["precision"] == precision)
                      & (wide["max_examples"] == max_examples)].to_dict(orient="records")
         assert row["Acc"] == specs["top1@demo"]
-        assert row["Cal. Err."] == specs["cal_err@demo[protocol=quba_paper@v1]"]
+        assert row["Cal. Err."] == specs["cal_err@demo[protocol=quba_paper@v2]"]
     pd.testing.assert_frame_equal(pd.read_parquet(out / "wide.parquet"), pd.read_csv(out / "wide.csv"),
                                   check_dtype=False)
     tidy = pd.read_parquet(out / "tidy")
@@ -214,14 +214,14 @@ def _twenty_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     published = quba.published_table().iloc[::16].head(20)
     runs = pd.DataFrame({"model": list(published["model"]), "weights": "w",
                          "precision": "fp32", "seed": 0, "max_examples": 0, "protocol": "quba_paper",
-                         "protocol_version": "v1", "reference": "imagenet2012"})
+                         "protocol_version": "v2", "reference": "imagenet2012"})
     wide = pd.concat([runs, published[list(quba.COLUMNS)].reset_index(drop=True)], axis=1)
     rng = np.random.default_rng(0)  # the other studies' values: any numbers serve to draw their figures
     for column in ("errors/share_fine_grained", "errors/share_major", "shape-bias", "top1_acc/imagenet"):
         wide[column] = rng.uniform(0, 100, len(wide))
     wide.insert(0, "label", wide["model"])
     tidy = pd.concat([runs.assign(dimension="corruption", column="C-Rob.",
-                                  spec="c_rob@imagenet2012[protocol=quba_paper@v1,corruptions=views,pipeline=release]"),
+                                  spec="c_rob@imagenet2012[protocol=quba_paper@v2,corruptions=views,pipeline=release]"),
                       runs.assign(dimension="p2_shape_bias", column="shape-bias", spec="shape-bias@cue_conflict"),
                       runs.assign(dimension="p2_imagenet", column="top1_acc/imagenet",
                                   spec="top1_acc/imagenet@imagenet2012")], ignore_index=True)

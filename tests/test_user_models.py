@@ -75,7 +75,7 @@ def test_registered_user_model_runs_through_the_app(tmp_path):
     values = {r["spec"]: r["value"] for r in model["results"]}
     assert model["model"] == "tinynet.mine"
     assert values["top1@demo"] == np.mean(top1 == labels)
-    assert values["params_m@tinynet.mine[protocol=quba_paper@v1]"] == round(spec.num_params / 1e6, 1)
+    assert values["params_m@tinynet.mine[protocol=quba_paper@v2]"] == round(spec.num_params / 1e6, 1)
 
     listing = subprocess.run([*args[:4], "--list_models"], capture_output=True, text=True, env=env, timeout=300)
     assert "tinynet.mine" in listing.stdout

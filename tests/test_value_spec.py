@@ -7,9 +7,9 @@ from jaxquba import value_spec
 
 @pytest.mark.parametrize("spec, fields", [
     ("top1@demo", {"metric": "top1", "dataset": "demo"}),
-    ("adv_rob@demo[protocol=quba_paper@v1,attacks=fgsm(eps=8,space=normalized)+pgd(eps=8,steps=10)]",
-     {"metric": "adv_rob", "dataset": "demo", "protocol": "quba_paper@v1",
-      "attacks": "fgsm(eps=8,space=normalized)+pgd(eps=8,steps=10)"}),
+    ("adv_rob@demo[protocol=quba_paper@v2,attacks=fgsm(eps=8,space=network_input)+pgd(eps=8,steps=10)]",
+     {"metric": "adv_rob", "dataset": "demo", "protocol": "quba_paper@v2",
+      "attacks": "fgsm(eps=8,space=network_input)+pgd(eps=8,steps=10)"}),
     ("top1_acc/PGD-40/low@demo[view=pgd(eps=0.5,space=pixel,step=2,steps=40)]",
      {"metric": "top1_acc/PGD-40/low", "dataset": "demo", "view": "pgd(eps=0.5,space=pixel,step=2,steps=40)"}),
     ("errors/share_fine_grained@folder:/data/val", {"metric": "errors/share_fine_grained",

@@ -36,8 +36,7 @@ def test_parsed_view_computes_the_same_images(spec):
     """The parsed view and the one its maker built give identical images (same function, same per-example keys)."""
     made = {v.name: v for v in study_views()}[spec]
     images = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)), jnp.float32)
-    ctx = ViewContext(example_ids=jnp.arange(2), labels=jnp.zeros(2, jnp.int32), seed=0, logits_fn=None,
-                      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    ctx = ViewContext(example_ids=jnp.arange(2), labels=jnp.zeros(2, jnp.int32), seed=0, logits_fn=None)
     np.testing.assert_array_equal(np.asarray(registry.parse(spec)(images, ctx)), np.asarray(made(images, ctx)))
 
 

@@ -100,7 +100,8 @@ def shared_group(request: ViewRequest) -> tuple[tuple[str, ...], str | None] | N
 
 
 def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[ViewRequest], *, seed: int,
-              mean: Sequence[float], std: Sequence[float]) -> Callable:
+              to_network_input: Callable[[jax.Array], jax.Array] | None = None,
+              apply_network_input: Callable[[Any, jax.Array], jax.Array] | None = None) -> Callable:
     """The per-batch function (unjitted): ``step(params, batch) -> outputs``.
 
     ``batch`` = ``{"images": uint8 (B,S,S,3), "labels": int32 (B,), "example_ids": int32 (B,), "mask": bool (B,),
@@ -108,6 +109,8 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     labels, example ids, mask and extras, so a multi-host all-gather returns them aligned with the outputs.
     ``apply`` gives what the protocol treats as logits (:func:`jaxquba.protocols.model_outputs`); probabilities are
     their softmax, so the published double-softmax quirk of probability-output models comes from ``apply``.
+    ``to_network_input`` and ``apply_network_input`` (the same outputs, on the network input) serve the views that
+    perturb the network input (``View.returns_network_input``); without them the network input is the image.
 
     Model-free views that want the same heads are run by one ``lax.scan`` over the views whose body picks the view
     with ``lax.switch`` and then applies the model: the model appears once in the compiled program instead of once
@@ -128,12 +131,16 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
         def logits_fn(x):
             return apply(params, x)
 
-        def heads_of(images, heads):
-            outputs = logits_fn(images).astype(jnp.float32)
+        def network_input_logits_fn(z):
+            return (apply if apply_network_input is None else apply_network_input)(params, z)
+
+        def heads_of(images, heads, model=logits_fn):
+            outputs = model(images).astype(jnp.float32)
             inputs = HeadInputs(outputs, jax.nn.softmax(outputs, axis=-1), labels)
             return {head: HEADS[head](inputs) for head in heads}
 
-        ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn, tuple(mean), tuple(std))
+        ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn,
+                          (lambda x: x) if to_network_input is None else to_network_input, network_input_logits_fn)
         per_view = {}
         for (heads, _), group in shared.items():
             if len(group) == 1:
@@ -152,7 +159,8 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
                 per_view[request.view.name] = {head: stacked[head][k] for head in heads}
         for request in requests:
             if request.view.needs_model:
-                per_view[request.view.name] = heads_of(request.view(images01, ctx), request.heads)
+                model = network_input_logits_fn if request.view.returns_network_input else logits_fn
+                per_view[request.view.name] = heads_of(request.view(images01, ctx), request.heads, model)
         passthrough = {k: v for k, v in batch.items() if k != "images"}
         return {"views": {r.view.name: per_view[r.view.name] for r in requests}, **passthrough}
 
@@ -212,9 +220,10 @@ class Engine:
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
         key = tuple((r.view.name, r.heads) for r in requests)
         if key not in self._steps:
-            data = self.classifier.spec.data
             step = make_step(protocols.model_outputs(self.classifier, self.protocol), requests, seed=self.seed,
-                             mean=data.mean, std=data.std)
+                             to_network_input=self.classifier.network_input_fns()[0],
+                             apply_network_input=protocols.model_outputs(self.classifier, self.protocol,
+                                                                       on_network_input=True))
             param_sharding = jax.tree.map(lambda a: a.sharding, self.params)
             self._steps[key] = jax.jit(step, in_shardings=(param_sharding, self._batch_sharding),
                                        out_shardings=self._batch_sharding)

@@ -6,9 +6,11 @@ family module, so the registry is complete after ``import jaxquba.models``. Fami
 a family names its converter as a string, and :mod:`jaxquba.loader`, the layer above both, joins them.
 
 Conventions shared by all families:
-  * A family module maps **normalised** NHWC float images (3 channels) to logits; a network that reads another
-    encoding of the image builds it inside the module (B-cos: ``[x, 1 - x]``, with mean 0 and std 1), so that
-    views always see the image (docs/ARCHITECTURE.md, "What a model's input is").
+  * A family module maps its **network input** to logits: by default the normalised NHWC image ``(x - mean) / std``
+    (3 channels). A family whose reference transform hands the network something else says so when it registers
+    (``normalizes_inside``: RobustBench's wrappers, which read the image; ``input_encoding``: B-cos, which reads
+    ``[x, 1 - x]``); :func:`network_input` builds that tensor, and views still see the image (docs/ARCHITECTURE.md,
+    "What a model's input is").
   * ``ModelSpec.output == 'probs'`` (or ``'sigmoid_probs'``) marks models whose *peer* wrapper returned
     probabilities (zero-shot CLIP heads; SigLIP's per-class sigmoids); :mod:`jaxquba.protocols` decides per
     protocol whether downstream code sees those probabilities or the logits.
@@ -38,16 +40,28 @@ OUTPUTS = ("logits", "image_embedding")
 
 @dataclasses.dataclass(frozen=True)
 class Family:
+    """A model family: how to build its module, where its converter is, and what its module reads.
+
+    ``normalizes_inside``: the reference model normalises inside its own wrapper (RobustBench's ``Sequential(
+    normalize, model)``), so its transform hands the network the image in [0, 1]: the network input is the image, and
+    the module still gets ``(x - mean) / std`` from :func:`make_apply_network_input`.
+    ``input_encoding``: maps the normalised image to what the network reads where that is not the image itself
+    (B-cos: ``[x, 1 - x]``, six channels); the module is built for the encoded input.
+    """
+
     name: str
     build: Callable[..., Any]  # build(dtype=..., **spec.config) -> flax.linen.Module
     converter: str  # "module:function" of the state-dict converter in converters/, imported lazily
+    normalizes_inside: bool = False
+    input_encoding: Callable[[jax.Array], jax.Array] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, build: Callable[..., Any], converter: str) -> None:
-    _FAMILIES[name] = Family(name, build, converter)
+def register_family(name: str, build: Callable[..., Any], converter: str, *, normalizes_inside: bool = False,
+                    input_encoding: Callable[[jax.Array], jax.Array] | None = None) -> None:
+    _FAMILIES[name] = Family(name, build, converter, normalizes_inside, input_encoding)
 
 
 def family(name: str) -> Family:
@@ -65,9 +79,7 @@ def count_params(spec: zoo.ModelSpec) -> int:
 
     Shapes come from ``jax.eval_shape`` of the module's init: nothing is computed or allocated.
     """
-    size = spec.data.input_size
-    variables = jax.eval_shape(build_module(spec).init, jax.random.PRNGKey(0),
-                               jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
+    variables = jax.eval_shape(build_module(spec).init, jax.random.PRNGKey(0), module_input_shape(spec))
     leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
     return sum(int(np.prod(leaf.shape)) for path, leaf in leaves if path[-1].key not in ("mean", "var"))
 
@@ -79,14 +91,37 @@ def normalize(images01: jax.Array, data: zoo.DataConfig) -> jax.Array:
     return (images01.astype(jnp.float32) - mean) / std
 
 
+def network_input(images01: jax.Array, spec: zoo.ModelSpec) -> jax.Array:
+    """The tensor ``spec``'s reference transform hands its network, from [0, 1] images (NHWC, 3 channels).
+
+    Usually the normalised image ``(x - mean) / std``; the image itself where the reference wrapper normalises
+    inside (``Family.normalizes_inside``); the family's encoding of the normalised image where it has one
+    (``Family.input_encoding``, B-cos). The ``quba_paper`` protocol's attacks perturb this tensor (PROTOCOLS.md P1.3).
+    """
+    fam = _FAMILIES[spec.family]
+    x = images01.astype(jnp.float32) if fam.normalizes_inside else normalize(images01, spec.data)
+    return x if fam.input_encoding is None else fam.input_encoding(x)
+
+
+def module_input_shape(spec: zoo.ModelSpec, batch: int = 1) -> jax.ShapeDtypeStruct:
+    """The shape of what ``spec``'s module reads (its channels come from the family's encoding)."""
+    size = spec.data.input_size
+    return jax.eval_shape(lambda x: network_input(x, spec), jax.ShapeDtypeStruct((batch, size, size, 3), jnp.float32))
+
+
 @dataclasses.dataclass(frozen=True)
 class Classifier:
     """A registered model with loaded parameters.
 
     ``apply(params, images01)`` is a pure function of float images in [0, 1], NHWC, of the spec's input size; it
-    normalises inside, so views and attacks work in pixel space. It returns float32 outputs of shape
-    (batch, num_classes): logits, for every model (see :func:`jaxquba.protocols.model_outputs`); or, where
+    builds the network input inside (:func:`network_input`), so views work on the image. It returns float32 outputs of
+    shape (batch, num_classes): logits, for every model (see :func:`jaxquba.protocols.model_outputs`); or, where
     ``outputs == 'image_embedding'``, (batch, embed_dim) L2-normalised image features.
+
+    ``to_network_input`` and ``apply_network_input`` split ``apply`` at the network input, for the attacks that
+    perturb it (the ``quba_paper`` protocol): ``apply(p, x) == apply_network_input(p, to_network_input(x))``. A
+    classifier made around a plain ``apply`` (a stand-in, a user's function) leaves them None: its network input is
+    the image.
     """
 
     spec: zoo.ModelSpec
@@ -95,11 +130,20 @@ class Classifier:
     weights_digest: str
     precision: str = "fp32"
     outputs: str = "logits"
+    to_network_input: Callable[[jax.Array], jax.Array] | None = None
+    apply_network_input: Callable[[Any, jax.Array], jax.Array] | None = None
+
+    def network_input_fns(self) -> tuple[Callable[[jax.Array], jax.Array], Callable[[Any, jax.Array], jax.Array]]:
+        """``(to_network_input, apply_network_input)``; the identity and ``apply`` where the classifier has none."""
+        if self.to_network_input is None or self.apply_network_input is None:
+            return (lambda images01: images01), self.apply
+        return self.to_network_input, self.apply_network_input
 
 
-def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
-               ) -> Callable[[Any, jax.Array], jax.Array]:
-    """``apply(params, images01)`` of ``spec`` (see :class:`Classifier`) returning ``outputs`` (:data:`OUTPUTS`)."""
+def make_apply_network_input(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
+                             ) -> Callable[[Any, jax.Array], jax.Array]:
+    """``apply_network_input(params, network_input)`` of ``spec`` (see :class:`Classifier`) returning ``outputs``
+    (:data:`OUTPUTS`)."""
     from jaxquba.errors import UserError
     module = build_module(spec, precision)
     dtype = PRECISIONS[precision]
@@ -108,12 +152,20 @@ def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "log
     method = None if outputs == "logits" else outputs
     if method is not None and not hasattr(module, method):
         raise UserError(f"{spec.name} has no {outputs} (family {spec.family}); give a CLIP model (see --list_models)")
+    normalizes_inside = _FAMILIES[spec.family].normalizes_inside
 
-    def apply(params, images01):
-        x = normalize(images01, spec.data).astype(dtype)
-        return module.apply({"params": params}, x, method=method).astype(jnp.float32)
+    def apply_network_input(params, inputs):
+        x = normalize(inputs, spec.data) if normalizes_inside else inputs
+        return module.apply({"params": params}, x.astype(dtype), method=method).astype(jnp.float32)
 
-    return apply
+    return apply_network_input
+
+
+def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
+               ) -> Callable[[Any, jax.Array], jax.Array]:
+    """``apply(params, images01)`` of ``spec`` (see :class:`Classifier`) returning ``outputs`` (:data:`OUTPUTS`)."""
+    apply_network_input = make_apply_network_input(spec, precision, outputs)
+    return lambda params, images01: apply_network_input(params, network_input(images01, spec))
 
 
 def _import_families() -> None:

@@ -13,23 +13,21 @@ position, weight only) and a depthwise 7x7 B-cos conv, whose ``||x||`` is taken 
 has B-cos linear maps everywhere except the attention's qkv projection, layer norms without bias, fixed 2-D sin-cos
 positions and no activation.
 
-Input encoding, and why it lives here. B-cos models read six channels ``[x, 1 - x]`` of the image ``x`` in [0, 1]
-(``bcos.data.transforms.AddInverse``), not a mean/std normalised tensor. The QUBA peer puts ``AddInverse`` at the
-end of its host transform (Resize 256 bilinear, CenterCrop 224, ToTensor, AddInverse). jaxquba instead encodes
-inside the module (:class:`AddInverse` is the first operation of every model here) and registers the specs with
-mean 0 and std 1, so the model-side normalisation is the identity and every view (corruptions, filters, attacks)
-sees and returns the ordinary 3-channel image in [0, 1]:
+Input encoding. B-cos models read six channels ``[x, 1 - x]`` of the image ``x`` in [0, 1]
+(``bcos.data.transforms.AddInverse``), not a mean/std normalised tensor; the QUBA peer puts ``AddInverse`` at the
+end of its host transform (Resize 256 bilinear, CenterCrop 224, ToTensor, AddInverse). Here every module reads the
+six channels, the families register :func:`add_inverse` as their ``input_encoding`` and the specs have mean 0 and
+std 1, so :func:`jaxquba.models.network_input` is the peer's transform output and the views act on the image:
 
-* corruptions apply to the image before the encoding, as in the peer (ImageNet-C files go through the transform);
-* an attack's epsilon is measured on the 3-channel image, under both protocols: with mean 0 and std 1 the
-  ``normalized`` attack space of ``quba_paper`` is the pixel space. The peer's torchattacks perturbs the 6-channel
-  tensor, ``x`` and ``1 - x`` independently (each by up to epsilon, each clamped to [0, 1]); that threat model
-  contains jaxquba's (a pixel perturbation ``d`` is the 6-channel perturbation ``(d, -d)``) and is larger, so the
-  published B-cos adversarial robustness can be lower than jaxquba's on the same weights. jaxquba keeps the
-  attack on the image (an adversarial input that is not of the form ``[x', 1 - x']`` is no image at all).
+* corruptions, filters and band noise change the 3-channel image before the encoding, as in the peer (ImageNet-C
+  files go through the transform);
+* ``quba_paper``'s attacks (space ``network_input``) perturb the six channels, ``x`` and ``1 - x`` independently, each
+  by up to epsilon and each clamped to [0, 1], as the peer's torchattacks did: the published threat model, which
+  contains the image's (a pixel perturbation ``d`` is the six-channel ``(d, -d)``) and is larger;
+* ``pixel`` attacks perturb the 3-channel image and encode the result, the corrected protocol's threat model (an
+  adversarial input not of the form ``[x', 1 - x']`` is no image at all).
 
-``tests/test_bcos.py`` checks the logits against the package's PyTorch models and the attack's perturbation on the
-3-channel image.
+``tests/test_bcos.py`` checks the logits against the package's PyTorch models and both attacks' perturbations.
 """
 
 from __future__ import annotations
@@ -143,7 +141,7 @@ def _shortcut(x: jax.Array, out: int, stride: int, dtype) -> jax.Array:
 
 
 class BcosResNet(nn.Module):
-    """``bcos.models.resnet.BcosResNet``: [0, 1] NHWC images -> logits (6-channel encoding inside)."""
+    """``bcos.models.resnet.BcosResNet``: the six-channel network input ``[x, 1 - x]`` (NHWC) -> logits."""
 
     block: str  # 'basic' | 'bottleneck'
     depths: tuple[int, ...]
@@ -151,9 +149,9 @@ class BcosResNet(nn.Module):
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, images: jax.Array) -> jax.Array:
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         dt = self.dtype
-        x = BcosConv(64, 7, 2, 3, dt, name="conv1")(add_inverse(images).astype(dt))
+        x = BcosConv(64, 7, 2, 3, dt, name="conv1")(inputs.astype(dt))
         x = UncenteredBatchNorm(dt, name="bn1")(x)
         x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), count_include_pad=True)
         for stage, depth in enumerate(self.depths):
@@ -180,9 +178,9 @@ class BcosDenseNet(nn.Module):
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, images: jax.Array) -> jax.Array:
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         dt = self.dtype
-        x = BcosConv(self.stem_width, 7, 2, 3, dt, name="conv0")(add_inverse(images).astype(dt))
+        x = BcosConv(self.stem_width, 7, 2, 3, dt, name="conv0")(inputs.astype(dt))
         x = UncenteredBatchNorm(dt, name="norm0")(x)
         x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), count_include_pad=True)
         for b, depth in enumerate(self.blocks):
@@ -233,9 +231,9 @@ class BcosConvNeXt(nn.Module):
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, images: jax.Array) -> jax.Array:
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         dt = self.dtype
-        x = BcosConv(self.dims[0], 4, 4, dtype=dt, name="stem_conv")(add_inverse(images).astype(dt))
+        x = BcosConv(self.dims[0], 4, 4, dtype=dt, name="stem_conv")(inputs.astype(dt))
         x = position_norm(dt, "stem_norm")(x)
         for stage, (depth, dim) in enumerate(zip(self.depths, self.dims)):
             if stage > 0:
@@ -309,9 +307,9 @@ class BcosSimpleViT(nn.Module):
     dtype: layers.Dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, images: jax.Array) -> jax.Array:
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         dt, p = self.dtype, self.patch
-        x = add_inverse(images).astype(dt)
+        x = inputs.astype(dt)
         n, height, width, c = x.shape
         h, w = height // p, width // p
         # einops "b c (h p1) (w p2) -> b h w (p1 p2 c)" on NHWC
@@ -324,13 +322,13 @@ class BcosSimpleViT(nn.Module):
 
 
 register_family("bcos_resnet", lambda dtype=jnp.float32, **config: BcosResNet(dtype=dtype, **config),
-                converter="converters.bcos:convert_resnet")
+                converter="converters.bcos:convert_resnet", input_encoding=add_inverse)
 register_family("bcos_densenet", lambda dtype=jnp.float32, **config: BcosDenseNet(dtype=dtype, **config),
-                converter="converters.bcos:convert_densenet")
+                converter="converters.bcos:convert_densenet", input_encoding=add_inverse)
 register_family("bcos_vit", lambda dtype=jnp.float32, **config: BcosSimpleViT(dtype=dtype, **config),
-                converter="converters.bcos:convert_vit")
+                converter="converters.bcos:convert_vit", input_encoding=add_inverse)
 register_family("bcos_convnext", lambda dtype=jnp.float32, **config: BcosConvNeXt(dtype=dtype, **config),
-                converter="converters.bcos:convert_convnext")
+                converter="converters.bcos:convert_convnext", input_encoding=add_inverse)
 
 
 def _register(arch: str, family: str, config: tuple, num_params: int, release_file: str, data=DATA) -> None:

@@ -171,7 +171,8 @@ for _size, (_depths, _dims, _num_params) in _V2_ARCHS.items():
 #    a convolutional one (RobustBench's ``get_convstem_models``: ``ConvBlock1(48)`` for T/S, ``ConvBlock3(64)`` for
 #    B, ``ConvBlock3(96)`` for L) and no normaliser: the network takes [0, 1] images (mean 0, std 1).
 # Weights: Google Drive files RobustBench downloads; --weights=PATH of RobustBench's loaded model's state_dict.
-register_family("convnext_robustbench", build, converter="converters.robustbench:convert_convnext")
+register_family("convnext_robustbench", build, converter="converters.robustbench:convert_convnext",
+                normalizes_inside=True)
 _ROBUSTBENCH = zoo.DataConfig(224, 0.875, "bicubic")
 for _published, _size, _num_params in (("Liu2023Comprehensive-ConvNeXt-B", "base", 88_591_464),
                                        ("Liu2023Comprehensive-ConvNeXt-L", "large", 197_767_336)):

@@ -230,7 +230,8 @@ for _name in ("ResNet50-DINO-LP", "ResNet50-DINO-FT"):
 # (``Sequential(normalize, model)``, ImageNet mean/std), Resize 256 (bilinear) -> crop 224. Family resnet_robustbench
 # reads the model under ``model.`` and checks the normaliser (converters/robustbench.py). Weights: Google Drive files
 # RobustBench downloads; --weights=PATH of RobustBench's loaded model's state_dict.
-register_family("resnet_robustbench", build, converter="converters.robustbench:convert_resnet")
+register_family("resnet_robustbench", build, converter="converters.robustbench:convert_resnet",
+                normalizes_inside=True)
 for _published, _robustbench, _arch in (("Salman2020Do-RN50", "Salman2020Do_R50", "resnet50"),
                                         ("Salman2020Do-RN50-2", "Salman2020Do_50_2", "wide_resnet50_2")):
     _block, _depths, _variant, _num_params = _ARCHS[_arch]

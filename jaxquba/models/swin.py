@@ -167,7 +167,8 @@ for _size, _arch, _crop, _file in (("tiny", "swin_t", 0.9655, "swin_t-704ceda3.p
 # timm's architecture behind RobustBench's input normaliser (ImageNet mean/std, so the same data config), Resize 256
 # bicubic -> crop 224. Weights: Google Drive files RobustBench downloads, --weights=PATH of the loaded model's state
 # dict (see converters/robustbench.py).
-register_family("swin_robustbench", build, converter="converters.robustbench:convert_swin")
+register_family("swin_robustbench", build, converter="converters.robustbench:convert_swin",
+                normalizes_inside=True)
 for _published, _dim, _heads, _num_params in (("Liu2023Comprehensive-Swin-B", 128, (4, 8, 16, 32), 87_768_224),
                                               ("Liu2023Comprehensive-Swin-L", 192, (6, 12, 24, 48), 196_532_476)):
     zoo.register(zoo.ModelSpec(name=_published, family="swin_robustbench",

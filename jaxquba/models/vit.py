@@ -403,7 +403,8 @@ zoo.register(zoo.ModelSpec(
 # Singh2023Revisiting rows), Resize 256 bicubic -> crop 224. ViT-S sits behind RobustBench's ImageNet normaliser
 # (family vit_robustbench reads it under ``model.`` and checks the normaliser); ViT-B has no normaliser: it takes
 # [0, 1] images as they are (mean 0, std 1). Weights: Google Drive files RobustBench downloads, --weights=PATH.
-register_family("vit_robustbench", build, converter="converters.robustbench:convert_vit")
+register_family("vit_robustbench", build, converter="converters.robustbench:convert_vit",
+                normalizes_inside=True)
 for _published, _family, _size, _num_params, _data in (
         ("Singh2023Revisiting-ViT-S-ConvStem", "vit_robustbench", "small", 22_777_576,
          zoo.DataConfig(224, 0.875, "bicubic")),

@@ -24,7 +24,7 @@ Protocols (:mod:`jaxquba.protocols`): the engine's model outputs already follow 
 ``quba_paper`` a probability-output model's probabilities are what the ``probs`` head softmaxes again), so the
 probability heads are used as they come (``probs_input=True``); the attacks act on the normalised tensor under
 ``quba_paper`` and in pixel space under ``pixel``. Every value's spec names the protocol, e.g.
-``adv_rob@imagenet2012:validation[protocol=quba_paper@v1,attacks=fgsm(...)+pgd(...)]``.
+``adv_rob@imagenet2012:validation[protocol=quba_paper@v2,attacks=fgsm(...)+pgd(...)]``.
 
 Settings (:class:`QubaDatasets`, in the dimensions' ``Context`` as study ``quba``; the app builds them from its
 flags, :mod:`jaxquba.app.study_flags`):
@@ -147,9 +147,10 @@ def clean_accuracy(outputs: Mapping[str, Outputs], ctx: Context) -> float:
 
 
 def attack_views(ctx: Context) -> tuple[View, View]:
-    """(FGSM, PGD-10) at eps 8/255, step 2/255, in the protocol's attack space: the normalised tensor under
-    ``quba_paper`` (the published quirk), pixels under ``pixel``. The engine's ``logits_fn`` already gives what the
-    protocol calls the model's logits (probabilities of probability-output models under ``quba_paper``)."""
+    """(FGSM, PGD-10) at eps 8/255, step 2/255, in the protocol's attack space: the network input under
+    ``quba_paper`` (the published quirk: for most models the normalised tensor), pixels under ``pixel``. The engine's
+    model functions already give what the protocol calls the model's logits (probabilities of probability-output
+    models under ``quba_paper``)."""
     space = ctx.protocol.attack_space
     return fgsm_view(8, space), pgd_view(8, 2, 10, space)
 

@@ -6,7 +6,8 @@ image, so N views of an image cost one decode and N forward passes.
 
 Randomness is reproducible per (seed, view, example index): a view derives each example's key with
 :func:`example_keys`, never from batch position, so results do not depend on batch size, device count or order.
-Attacks get the model through ``ViewContext.logits_fn``.
+Attacks get the model through ``ViewContext.logits_fn`` (on the image) or, to perturb the network input as the
+``quba_paper`` protocol does, ``ViewContext.to_network_input`` and ``ViewContext.network_input_logits_fn``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class ViewContext(NamedTuple):
     labels: jax.Array  # int32 (B,): the true class (attacks maximise its loss)
     seed: int  # the run's seed (static)
     logits_fn: Callable[[jax.Array], jax.Array]  # images01 (B,H,W,3) -> outputs (B,C); the model, params bound
-    mean: tuple[float, float, float]  # the model's normalisation (for protocol modes that act on x_norm)
-    std: tuple[float, float, float]
+    # images01 -> the network input (jaxquba.models.network_input), and the model on it, for views that perturb it
+    # (None where no such view runs: model-free views never read them).
+    to_network_input: Callable[[jax.Array], jax.Array] | None = None
+    network_input_logits_fn: Callable[[jax.Array], jax.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,8 @@ class View:
     ``finish``: a model-free view applied to ``fn``'s output, the same for a family of views (release-style
     ImageNet-C: the JPEG round trip and the model's resize after each corruption); the engine applies it once after
     picking the view, so it is compiled once for the family, not once per view. Calling the view applies both.
+    ``returns_network_input``: ``fn`` returns a network input (``ctx.to_network_input``'s kind of tensor, which need not
+    be an image: B-cos reads six channels), and the engine evaluates it with ``ctx.network_input_logits_fn``.
     """
 
     name: str
@@ -49,6 +54,7 @@ class View:
     cost: float = 0.0
     needs_model: bool = False
     finish: "View | None" = None
+    returns_network_input: bool = False
 
     def __call__(self, images01: jax.Array, ctx: ViewContext) -> jax.Array:
         out = self.fn(images01, ctx)
