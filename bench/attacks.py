@@ -90,6 +90,7 @@ def parity(clf, count: int, batch: int) -> None:
         jax_pgd = jax.jit(lambda x, y, d, to_variable=to_variable, model=model: attacks.pgd(
             to_variable(x), y, lambda z: model(clf.params, z), eps=eps / 255, step=step / 255, steps=steps,
             start_delta=d))
+        predict = jax.jit(model)
         for start in range(0, len(labels), batch):
             x, y = images[start:start + batch], labels[start:start + batch]
             x_torch = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -103,7 +104,7 @@ def parity(clf, count: int, batch: int) -> None:
             with torch.no_grad():
                 ref_correct.append(models[space](adv_ref).argmax(1).numpy() == y)
             adv_ours = jax_pgd(x, jnp.asarray(y), jnp.asarray(random_start.numpy().transpose(0, 2, 3, 1)))
-            ours_correct.append(np.asarray(jax.jit(model)(clf.params, adv_ours).argmax(-1)) == y)
+            ours_correct.append(np.asarray(predict(clf.params, adv_ours).argmax(-1)) == y)
         ours_correct, ref_correct = np.concatenate(ours_correct), np.concatenate(ref_correct)
         print(f"| {title}, eps {eps}/255, step {step}/255, {space} | {100 * ours_correct.mean():.1f}% "
               f"| {100 * ref_correct.mean():.1f}% | {int(ours_correct.sum()) - int(ref_correct.sum()):+d} "

@@ -14,7 +14,7 @@ from converters import load as weight_loading
 from converters import timm_tags
 from jaxquba import zoo
 from jaxquba.errors import UserError
-from jaxquba.models import PRECISIONS, Classifier, count_params, make_apply_network_input, network_input
+from jaxquba.models import PRECISIONS, Classifier, count_params, make_network_fns
 
 
 def load_classifier(name: str, weights: str = "default", precision: str = "fp32", cache_dir: str | None = None,
@@ -30,15 +30,8 @@ def load_classifier(name: str, weights: str = "default", precision: str = "fp32"
         raise UserError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
     spec = zoo.get(name)
     # An impossible ``outputs`` fails here, before the weights load.
-    apply_network_input = make_apply_network_input(spec, precision, outputs)
+    apply, to_network_input, apply_network_input = make_network_fns(spec, precision, outputs)
     params, digest = weight_loading.load_params(spec, weights, cache_dir=cache_dir)
-
-    def to_network_input(images01):
-        return network_input(images01, spec)
-
-    def apply(params, images01):
-        return apply_network_input(params, to_network_input(images01))
-
     return Classifier(spec, params, apply, digest, precision, outputs, to_network_input, apply_network_input)
 
 

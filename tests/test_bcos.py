@@ -178,9 +178,9 @@ def small_bcos(timm_module, bcos_module, shared_data):
 def bcos_context(spec, params, labels):
     """The engine's view context for a B-cos spec (its network input is the six channels [x, 1 - x])."""
     from jaxquba.views.base import ViewContext
-    apply, apply_network_input = jax.jit(models.make_apply(spec)), jax.jit(models.make_apply_network_input(spec))
+    apply, to_network_input, apply_network_input = map(jax.jit, models.make_network_fns(spec))
     return ViewContext(jnp.arange(len(labels), dtype=jnp.int32), labels, 0, lambda x: apply(params, x),
-                       lambda x: models.network_input(x, spec), lambda z: apply_network_input(params, z))
+                       to_network_input, lambda z: apply_network_input(params, z))
 
 
 def fgsm_reference(model, inputs01: np.ndarray, labels, eps: float) -> np.ndarray:

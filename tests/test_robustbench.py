@@ -253,12 +253,11 @@ def test_quba_paper_attacks_robustbench_models_on_the_image():
     # A normalizes_inside family's model on its network input normalises it first: the same logits as on the image.
     spec = small_variant("Salman2020Do-RN50", depths=(1, 1, 1, 1))
     params = load.random_params(spec)
-    np.testing.assert_array_equal(np.asarray(models.make_apply(spec)(params, images)),
-                                  np.asarray(models.make_apply_network_input(spec)(params, images)))
+    apply, to_network_input, apply_network_input = models.make_network_fns(spec)
+    np.testing.assert_array_equal(np.asarray(apply(params, images)),
+                                  np.asarray(apply_network_input(params, images)))
     # and quba_paper's FGSM then moves each pixel by at most 8/255 (the image is the attack variable)
-    apply = models.make_apply(spec)
     ctx = ViewContext(jnp.arange(2, dtype=jnp.int32), jnp.zeros(2, jnp.int32), 0, lambda x: apply(params, x),
-                      lambda x: models.network_input(x, spec),
-                      lambda z: models.make_apply_network_input(spec)(params, z))
+                      to_network_input, lambda z: apply_network_input(params, z))
     adv = np.asarray(attacks.fgsm_view(8, "network_input")(images, ctx))
     assert adv.shape == images.shape and np.abs(adv - np.asarray(images)).max() <= 8 / 255 + 1e-6

@@ -100,8 +100,8 @@ def shared_group(request: ViewRequest) -> tuple[tuple[str, ...], str | None] | N
 
 
 def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[ViewRequest], *, seed: int,
-              to_network_input: Callable[[jax.Array], jax.Array] | None = None,
-              apply_network_input: Callable[[Any, jax.Array], jax.Array] | None = None) -> Callable:
+              to_network_input: Callable[[jax.Array], jax.Array],
+              apply_network_input: Callable[[Any, jax.Array], jax.Array]) -> Callable:
     """The per-batch function (unjitted): ``step(params, batch) -> outputs``.
 
     ``batch`` = ``{"images": uint8 (B,S,S,3), "labels": int32 (B,), "example_ids": int32 (B,), "mask": bool (B,),
@@ -110,7 +110,7 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
     ``apply`` gives what the protocol treats as logits (:func:`jaxquba.protocols.model_outputs`); probabilities are
     their softmax, so the published double-softmax quirk of probability-output models comes from ``apply``.
     ``to_network_input`` and ``apply_network_input`` (the same outputs, on the network input) serve the views that
-    perturb the network input (``View.returns_network_input``); without them the network input is the image.
+    perturb the network input (``View.returns_network_input``).
 
     Model-free views that want the same heads are run by one ``lax.scan`` over the views whose body picks the view
     with ``lax.switch`` and then applies the model: the model appears once in the compiled program instead of once
@@ -132,15 +132,14 @@ def make_step(apply: Callable[[Any, jax.Array], jax.Array], requests: Sequence[V
             return apply(params, x)
 
         def network_input_logits_fn(z):
-            return (apply if apply_network_input is None else apply_network_input)(params, z)
+            return apply_network_input(params, z)
 
         def heads_of(images, heads, model=logits_fn):
             outputs = model(images).astype(jnp.float32)
             inputs = HeadInputs(outputs, jax.nn.softmax(outputs, axis=-1), labels)
             return {head: HEADS[head](inputs) for head in heads}
 
-        ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn,
-                          (lambda x: x) if to_network_input is None else to_network_input, network_input_logits_fn)
+        ctx = ViewContext(batch["example_ids"], labels, seed, logits_fn, to_network_input, network_input_logits_fn)
         per_view = {}
         for (heads, _), group in shared.items():
             if len(group) == 1:

@@ -161,11 +161,26 @@ def make_apply_network_input(spec: zoo.ModelSpec, precision: str = "fp32", outpu
     return apply_network_input
 
 
+def make_network_fns(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
+                     ) -> tuple[Callable[[Any, jax.Array], jax.Array], Callable[[jax.Array], jax.Array],
+                                Callable[[Any, jax.Array], jax.Array]]:
+    """``(apply, to_network_input, apply_network_input)`` of ``spec``, the three functions of a :class:`Classifier`
+    returning ``outputs`` (:data:`OUTPUTS`)."""
+    apply_network_input = make_apply_network_input(spec, precision, outputs)
+
+    def to_network_input(images01):
+        return network_input(images01, spec)
+
+    def apply(params, images01):
+        return apply_network_input(params, to_network_input(images01))
+
+    return apply, to_network_input, apply_network_input
+
+
 def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "logits"
                ) -> Callable[[Any, jax.Array], jax.Array]:
     """``apply(params, images01)`` of ``spec`` (see :class:`Classifier`) returning ``outputs`` (:data:`OUTPUTS`)."""
-    apply_network_input = make_apply_network_input(spec, precision, outputs)
-    return lambda params, images01: apply_network_input(params, network_input(images01, spec))
+    return make_network_fns(spec, precision, outputs)[0]
 
 
 def _import_families() -> None:
