@@ -73,8 +73,11 @@ class BcosConv(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1] // g, self.features),
                             jnp.float32)
         unit = kernel / jnp.sqrt(jnp.sum(kernel * kernel, axis=(0, 1, 2), keepdims=True))
-        out = jax.lax.conv_general_dilated(x, unit.astype(self.dtype), (s, s), ((p, p), (p, p)),
-                                           dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=g)
+        if g == x.shape[-1] == self.features:  # depthwise (the B-cos ConvNeXts): shifted slices on CPU
+            out = layers.depthwise_conv(x, unit.astype(self.dtype), (s, s), ((p, p), (p, p)))
+        else:
+            out = jax.lax.conv_general_dilated(x, unit.astype(self.dtype), (s, s), ((p, p), (p, p)),
+                                               dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=g)
         # ||x|| per output position and group: the sum of squares over the window (the group's channels and the
         # taps, zero padding counted), in float32; each output channel divides by its group's norm.
         x32 = x.astype(jnp.float32)

@@ -30,8 +30,8 @@ class InceptionDWConv(nn.Module):
 
     def _dw(self, x: jax.Array, kernel: tuple[int, int], name: str) -> jax.Array:
         pad = tuple((k // 2, k // 2) for k in kernel)
-        return nn.Conv(self.branch, kernel, padding=pad, feature_group_count=self.branch, dtype=self.dtype,
-                       param_dtype=jnp.float32, name=name)(x)
+        return layers.Conv(self.branch, kernel, padding=pad, feature_group_count=self.branch, dtype=self.dtype,
+                           param_dtype=jnp.float32, name=name)(x)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:

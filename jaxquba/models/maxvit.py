@@ -49,8 +49,8 @@ def conv_same(x: jax.Array, features: int, kernel: int, stride: int, dtype, name
               use_bias: bool = True, tf: bool = True) -> jax.Array:
     """A conv with TensorFlow 'SAME' padding (``tf``) or PyTorch's symmetric ``kernel // 2``."""
     pad = tuple(same_padding(s, kernel, stride) if tf else (kernel // 2, kernel // 2) for s in x.shape[1:3])
-    return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
-                   use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)(x)
+    return layers.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
+                       use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)(x)
 
 
 def relative_position_lookup(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,71 @@
+"""``layers.Conv`` runs depthwise convolutions as shifted slices on CPU: same parameters, same values, same gradients
+as Flax's grouped convolution (the XLA reference), for every padding form the model families use."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxquba.models import layers
+
+CASES = [  # (kernel, stride, padding, input height, input width)
+    ((7, 7), 1, ((3, 3), (3, 3)), 14, 14),  # ConvNeXt
+    ((3, 3), 2, "SAME", 15, 16),  # TF-style EfficientNet, odd size: the extra pixel goes to the end
+    ((5, 5), 2, ((2, 2), (2, 2)), 16, 16),  # timm's symmetric padding
+    ((1, 11), 1, ((0, 0), (5, 5)), 9, 12),  # InceptionNeXt's band kernels
+    ((3, 3), 1, "VALID", 8, 8),
+    ((3, 3), 1, 1, 8, 8),
+]
+
+
+def _both(kernel, stride, padding, use_bias, dtype=jnp.float32):
+    kwargs = dict(features=6, kernel_size=kernel, strides=(stride, stride), padding=padding, feature_group_count=6,
+                  use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32)
+    return layers.Conv(**kwargs), nn.Conv(**kwargs)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,height,width", CASES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_depthwise_conv_equals_the_grouped_convolution(kernel, stride, padding, height, width, use_bias):
+    ours, reference = _both(kernel, stride, padding, use_bias)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 6))
+    params = reference.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(jnp.shape, params)
+    if use_bias:  # a nonzero bias, so the test sees it added
+        params = jax.tree.map(lambda p: p + 0.5, params)
+    got, want = ours.apply(params, x), reference.apply(params, x)
+    assert got.shape == want.shape
+    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()  # the CPU program is the slices
+    # float32 sums of at most 11*7 products in another order: a few ulps of the output's scale.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(jnp.abs(want).max()))
+
+    def loss(module, params, x):
+        return jnp.sum(jnp.sin(module.apply(params, x)))
+
+    grads = jax.grad(loss, argnums=(1, 2))
+    (got_params, got_x), (want_params, want_x) = grads(ours, params, x), grads(reference, params, x)
+    np.testing.assert_allclose(got_x, want_x, rtol=0, atol=1e-5 * float(jnp.abs(want_x).max()))
+    for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(jnp.abs(w).max()))
+
+
+def test_depthwise_conv_keeps_the_compute_dtype():
+    ours, reference = _both((3, 3), 1, ((1, 1), (1, 1)), True, dtype=jnp.bfloat16)
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 6))
+    params = reference.init(jax.random.PRNGKey(1), x)
+    got, want = ours.apply(params, x), reference.apply(params, x)
+    assert got.dtype == want.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=0, atol=0.05)
+
+
+def test_grouped_convolutions_that_are_not_depthwise_are_flax_convolutions():
+    """Two channels per group (ResNeXt, RegNet) and a channel multiplier take Flax's path unchanged."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 6))
+    for features, groups in ((6, 3), (12, 6)):
+        kwargs = dict(features=features, kernel_size=(3, 3), padding=((1, 1), (1, 1)), feature_group_count=groups)
+        ours, reference = layers.Conv(**kwargs), nn.Conv(**kwargs)
+        params = reference.init(jax.random.PRNGKey(1), x)
+        np.testing.assert_array_equal(ours.apply(params, x), reference.apply(params, x))
