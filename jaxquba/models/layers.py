@@ -7,6 +7,7 @@ as PyTorch autocast does, so bfloat16 inference stays close to float32.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -108,11 +109,11 @@ class FrozenBatchNorm(nn.Module):
         return (x * multiplier.astype(self.dtype) + (bias - mean * multiplier).astype(self.dtype)).astype(self.dtype)
 
 
-def _depthwise_by_shifted_slices(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-                                 padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+def _shifted_slices_sum(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                        padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
     """The depthwise convolution as a float32 sum of kh*kw shifted, strided slices of the padded input."""
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
-    x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    x = jax.lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
     out_h, out_w = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
     out = jnp.zeros((x.shape[0], out_h, out_w, x.shape[-1]), jnp.float32)
     for i in range(kh):
@@ -120,6 +121,40 @@ def _depthwise_by_shifted_slices(x: jax.Array, kernel: jax.Array, strides: tuple
             window = x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
             out = out + (window * kernel[i, j, 0]).astype(jnp.float32)
     return out.astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _depthwise_by_shifted_slices(x, kernel, strides, padding):
+    return _shifted_slices_sum(x, kernel, strides, padding)
+
+
+def _depthwise_forward(x, kernel, strides, padding):
+    return _shifted_slices_sum(x, kernel, strides, padding), (x, kernel)
+
+
+def _depthwise_backward(strides, padding, residuals, g):
+    """The input gradient is itself a depthwise convolution, of the stride-dilated cotangent with the flipped
+    kernel, so it runs as shifted slices too. Left to autodiff, the transposed slices become pads that XLA fuses
+    with a recomputation of the forward at every tap (lite0's input gradient spent 44% of its time there)."""
+    x, kernel = residuals
+    (kh, kw), (sh, sw) = kernel.shape[:2], strides
+    out_h, out_w = g.shape[1:3]
+    lo_h, lo_w = kh - 1 - padding[0][0], kw - 1 - padding[1][0]
+    hi_h = x.shape[1] + kh - 1 - lo_h - ((out_h - 1) * sh + 1)
+    hi_w = x.shape[2] + kw - 1 - lo_w - ((out_w - 1) * sw + 1)
+    dilated = jax.lax.pad(g, jnp.zeros((), g.dtype),
+                          ((0, 0, 0), (lo_h, hi_h, sh - 1), (lo_w, hi_w, sw - 1), (0, 0, 0)))
+    grad_x = _shifted_slices_sum(dilated, kernel[::-1, ::-1], (1, 1), ((0, 0), (0, 0)))
+    padded = jax.lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
+    g32 = g.astype(jnp.float32)
+    grad_kernel = jnp.stack([
+        jnp.stack([jnp.sum(padded[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
+                           .astype(jnp.float32) * g32, axis=(0, 1, 2)) for j in range(kw)])
+        for i in range(kh)])[:, :, None, :]
+    return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
+
+
+_depthwise_by_shifted_slices.defvjp(_depthwise_forward, _depthwise_backward)
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -143,35 +178,50 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
 
 
 class Conv(nn.Conv):
-    """``flax.linen.Conv`` (same parameters, same layout) that runs a depthwise convolution (one group per input
-    channel, as many outputs as inputs, no dilation) through :func:`depthwise_conv`."""
+    """``flax.linen.Conv`` (same parameters, same layout) with two forms that XLA:CPU runs badly routed around:
+
+    * a depthwise convolution (one group per input channel, as many outputs as inputs) runs through
+      :func:`depthwise_conv`;
+    * a 1x1 convolution without padding is a matrix product over channels (after striding the input): XLA:CPU's
+      convolution path took 2-11x longer than its dot for lite0's and ResNet's pointwise layers (8x112x112x96 ->
+      16: 29.6 ms against 2.7 ms), and PyTorch's oneDNN is no faster than the dot.
+
+    Both compute the same sums as the convolution, in another order. Dilated, masked or 'CIRCULAR' convolutions and
+    other groupings take Flax's path.
+    """
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         channels = inputs.shape[-1]
         kernel_size = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        depthwise = (self.feature_group_count == channels == self.features and len(kernel_size) == 2
-                     and self.kernel_dilation in (None, 1, (1, 1)) and self.input_dilation in (None, 1, (1, 1))
-                     and self.mask is None and inputs.ndim == 4)
-        if not depthwise:
-            return super().__call__(inputs)
         strides = (1, 1) if self.strides is None else (
             (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides))
         padding = self.padding
         if isinstance(padding, str):
-            if padding not in ("SAME", "VALID"):  # 'CIRCULAR' and the like: the generic path
-                return super().__call__(inputs)
             padding = tuple(_same_or_valid(size, k, s, padding)
-                            for size, k, s in zip(inputs.shape[1:3], kernel_size, strides))
+                            for size, k, s in zip(inputs.shape[1:3], kernel_size, strides)) \
+                if padding in ("SAME", "VALID") else None
         elif isinstance(padding, int):
             padding = ((padding, padding),) * 2
         else:
             padding = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
-        kernel = self.param("kernel", self.kernel_init, (*kernel_size, 1, channels), self.param_dtype)
+        plain = (padding is not None and len(kernel_size) == 2 and inputs.ndim == 4 and self.mask is None
+                 and self.kernel_dilation in (None, 1, (1, 1)) and self.input_dilation in (None, 1, (1, 1)))
+        depthwise = plain and self.feature_group_count == channels == self.features
+        pointwise = plain and self.feature_group_count == 1 and kernel_size == (1, 1) and padding == ((0, 0),) * 2
+        if not (depthwise or pointwise):
+            return super().__call__(inputs)
         dtype = inputs.dtype if self.dtype is None else self.dtype
-        y = depthwise_conv(inputs.astype(dtype), kernel.astype(dtype), strides, padding)
+        x = inputs.astype(dtype)
+        if depthwise:
+            kernel = self.param("kernel", self.kernel_init, (*kernel_size, 1, channels), self.param_dtype)
+            y = depthwise_conv(x, kernel.astype(dtype), strides, padding)
+        else:
+            kernel = self.param("kernel", self.kernel_init, (1, 1, channels, self.features), self.param_dtype)
+            y = jnp.einsum("nhwc,cf->nhwf", x[:, ::strides[0], ::strides[1]], kernel[0, 0].astype(dtype),
+                           precision=self.precision)
         if self.use_bias:
-            bias = self.param("bias", self.bias_init, (channels,), self.param_dtype)
+            bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             y = y + bias.astype(dtype)
         return y
 
@@ -186,8 +236,7 @@ def _same_or_valid(size: int, kernel: int, stride: int, padding: str) -> tuple[i
 
 def conv(features: int, kernel: int, stride: int = 1, padding: int | str = 0, groups: int = 1, use_bias: bool = True,
          dtype: Dtype = jnp.float32, name: str | None = None) -> nn.Conv:
-    """A 2-D NHWC convolution with PyTorch's symmetric integer padding (or a Flax padding string); a depthwise one
-    (``groups`` = channels = ``features``) runs through :func:`depthwise_conv`."""
+    """A 2-D NHWC convolution (:class:`Conv`) with PyTorch's symmetric integer padding (or a Flax padding string)."""
     pad = ((padding, padding), (padding, padding)) if isinstance(padding, int) else padding
     return Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
                 use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)

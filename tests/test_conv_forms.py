@@ -1,5 +1,6 @@
-"""``layers.Conv`` runs depthwise convolutions as shifted slices on CPU: same parameters, same values, same gradients
-as Flax's grouped convolution (the XLA reference), for every padding form the model families use."""
+"""``layers.Conv`` runs depthwise convolutions as shifted slices on CPU and 1x1 convolutions as matrix products:
+same parameters, same values, same gradients as Flax's convolution (the XLA reference), for every padding and
+stride form the model families use."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ def test_depthwise_conv_keeps_the_compute_dtype():
     got, want = ours.apply(params, x), reference.apply(params, x)
     assert got.dtype == want.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=0, atol=0.05)
+
+
+POINTWISE = [  # (stride, padding, features)
+    (1, 0, 10), (2, 0, 10), (2, "SAME", 4), (1, "VALID", 6), (1, ((0, 0), (0, 0)), 3)]
+
+
+@pytest.mark.parametrize("stride,padding,features", POINTWISE)
+def test_pointwise_conv_equals_the_convolution(stride, padding, features):
+    kwargs = dict(features=features, kernel_size=(1, 1), strides=(stride, stride), padding=padding)
+    ours, reference = layers.Conv(**kwargs), nn.Conv(**kwargs)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 9, 8, 6))
+    params = jax.tree.map(lambda p: p + 0.5, reference.init(jax.random.PRNGKey(1), x))
+    got, want = ours.apply(params, x), reference.apply(params, x)
+    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(jnp.abs(want).max()))
+    grad = jax.grad(lambda module, x: jnp.sum(jnp.sin(module.apply(params, x))), argnums=1)
+    np.testing.assert_allclose(grad(ours, x), grad(reference, x), rtol=0, atol=1e-5)
+
+
+def test_a_padded_pointwise_conv_is_a_flax_convolution():
+    kwargs = dict(features=4, kernel_size=(1, 1), padding=((1, 1), (1, 1)))
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 5, 5, 3))
+    params = nn.Conv(**kwargs).init(jax.random.PRNGKey(1), x)
+    np.testing.assert_array_equal(layers.Conv(**kwargs).apply(params, x), nn.Conv(**kwargs).apply(params, x))
 
 
 def test_grouped_convolutions_that_are_not_depthwise_are_flax_convolutions():
