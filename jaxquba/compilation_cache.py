@@ -1,4 +1,6 @@
-"""JAX's persistent compilation cache, on by default for the app.
+"""The app's two caches of compiled steps, on by default under one folder: JAX's persistent compilation cache, and
+jaxquba's executable cache in its ``executables`` subfolder (:mod:`jaxquba.engine.executable_cache`), which is
+looked up before the step is traced.
 
 A pass's jitted step takes minutes to compile on a CPU (it holds every view of the pass) and is the same program for
 every checkpoint of one architecture: parameters are arguments of the step, not constants, so XLA's cache key (the
@@ -13,6 +15,7 @@ from pathlib import Path
 
 DEFAULT_DIR = "~/.cache/jaxquba/xla"
 OFF = ("", "none", "off")
+EXECUTABLES = "executables"
 
 
 def enable(directory: str | os.PathLike | None = DEFAULT_DIR) -> Path | None:
@@ -32,3 +35,11 @@ def enable(directory: str | os.PathLike | None = DEFAULT_DIR) -> Path | None:
                         "folder, or --compilation_cache=none") from None
     jax.config.update("jax_compilation_cache_dir", str(folder))
     return folder
+
+
+def executables_folder(directory: str | os.PathLike | None) -> Path | None:
+    """The executable cache's folder under ``directory`` (the ``--compilation_cache`` flag), or None where the
+    caches are off."""
+    if directory is None or str(directory).lower() in OFF:
+        return None
+    return Path(directory).expanduser() / EXECUTABLES

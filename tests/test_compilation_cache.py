@@ -1,4 +1,5 @@
-"""The persistent compilation cache: a second checkpoint of the same architecture compiles nothing new."""
+"""The caches of compiled steps: a second checkpoint of the same architecture compiles nothing new (JAX's persistent
+cache gains no entry) and loads its step from jaxquba's executable cache, without tracing."""
 
 from __future__ import annotations
 
@@ -51,10 +52,12 @@ def test_second_checkpoint_of_an_architecture_reuses_the_compiled_step(tmp_path)
     assert {p.name for p in cache.iterdir()} == compiled  # other weights, same programs: nothing new compiled
     summaries = [json.loads((tmp_path / d / "summary.json").read_text())["models"][0] for d in ("first", "second")]
     assert summaries[0]["weights_digest"] != summaries[1]["weights_digest"]
-    for summary in summaries:  # each run records the wait for its step, per pass group (the bench compares them)
+    for summary, loaded in zip(summaries, (False, True)):  # each run records the wait for its step, per pass group
         [record] = summary["compile_seconds"]
         assert (record["dataset"], record["views"], record["image_size"]) == ("demo", 1, 64)
         assert record["seconds"] > 0
+        assert record["from_executable_cache"] is loaded  # the second found the user family's step before tracing
+    assert len(list((cache / "executables").iterdir())) == 1
 
     _run_app(tmp_path, str(tmp_path / "weights1"), "off", "none")
     assert {p.name for p in cache.iterdir()} == compiled
