@@ -133,6 +133,42 @@ def test_second_checkpoint_loads_the_step_without_tracing_and_computes_what_a_co
     assert not np.array_equal(first["clean.logits"], second["clean.logits"])  # the weights did reach the step
 
 
+@pytest.fixture
+def jax_persistent_cache(tmp_path):
+    """JAX's persistent compilation cache on, in an empty folder, storing every program however fast it compiled
+    (the app turns it on under ``--compilation_cache``); as it was again afterwards."""
+    from jax.experimental.compilation_cache import compilation_cache as jax_cache
+    options = {"jax_compilation_cache_dir": str(tmp_path / "xla"), "jax_persistent_cache_min_compile_time_secs": 0,
+               "jax_persistent_cache_min_entry_size_bytes": 0}
+    saved = {name: getattr(jax.config, name) for name in options}
+    for name, value in options.items():
+        jax.config.update(name, value)
+    jax_cache.reset_cache()  # JAX sets its cache up once per process: make it take the folder now
+    try:
+        yield tmp_path / "xla"
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
+        jax_cache.reset_cache()
+
+
+def test_a_step_whose_program_is_in_jaxs_persistent_cache_is_stored_whole(jax_persistent_cache, tmp_path):
+    """The failure 8325829 was reverted for (2d89785): an XLA:CPU executable that JAX's persistent cache served is
+    a deserialised one, and serialising it again leaves out its compiled code, so the stored entry loaded and then
+    failed on its first call (``NOT_FOUND: Function ... not found``). Here JAX's cache holds the step's program
+    (compiled for the first checkpoint without the executable cache) when the second checkpoint stores its step;
+    the third loads that entry and must compute what a compile computes."""
+    cache = tmp_path / "executables"
+    want, _, _ = run(classifier(1), None)
+    assert any(p.name.startswith("jit_step") for p in jax_persistent_cache.iterdir())
+    _, record, _ = run(classifier(2), cache)
+    assert not record["from_executable_cache"] and len(entries(cache)) == 1
+    got, record, traces = run(classifier(1), cache)
+    assert record["from_executable_cache"] and traces == 0
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
 def test_whatever_changes_the_program_misses(cache):
     base = key_and_args(classifier(1))[0]
     assert key_and_args(classifier(2))[0] == base  # the weights are no part of it

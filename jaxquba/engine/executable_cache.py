@@ -23,6 +23,9 @@ A step is cached only where that list determines it: the classifier's functions 
 :func:`jaxquba.models.make_network_fns`, every view is the one its spec string parses back to, and the run has one
 process. Otherwise the engine compiles as before (with JAX's persistent cache).
 
+A step this cache will hold is compiled with JAX's persistent cache off (:func:`compile_fresh`): an executable that
+cache serves is a deserialised one, and on XLA:CPU such an executable serialises without its compiled code.
+
 An entry is one file, ``<folder>/<sha256 of the key>.exe``, written atomically: a header line with the key (checked
 on load, so a hash collision is a miss) and the payload's SHA-256, the output tree, then the executable as JAX
 serialises it (:mod:`jax.experimental.serialize_executable`: a pickle). The pickle is read by
@@ -211,15 +214,22 @@ class ExecutableCache:
                             type(e).__name__, e)
             return None
 
-    def store(self, key: dict[str, Any], compiled: jax.stages.Compiled) -> bool:
-        """Writes ``compiled`` under ``key`` (atomically); False, with a warning, where it cannot be serialised or
+    def compile_and_store(self, key: dict[str, Any], lowered: jax.stages.Lowered) -> jax.stages.Compiled:
+        """``lowered`` compiled afresh (:func:`compile_fresh`: the only executable that serialises whole) and
+        written under ``key``."""
+        compiled = compile_fresh(lowered)
+        self._store(key, compiled)
+        return compiled
+
+    def _store(self, key: dict[str, Any], compiled: jax.stages.Compiled) -> None:
+        """Writes ``compiled`` under ``key`` (atomically); a warning, nothing more, where it cannot be serialised or
         written (the run goes on: the cache only saves time)."""
         try:
             payload, _, out_tree = serialize_executable.serialize(compiled)
             out_tree_bytes = out_tree.serialize_using_proto()
         except Exception as e:
             logging.warning("executable cache: the step cannot be serialised (%s: %s); not cached", type(e).__name__, e)
-            return False
+            return
         header = {"key": key, "out_tree_bytes": len(out_tree_bytes),
                   "payload_sha256": hashlib.sha256(payload).hexdigest()}
         data = FORMAT + json.dumps(header, sort_keys=True).encode() + b"\n" + out_tree_bytes + payload
@@ -227,8 +237,33 @@ class ExecutableCache:
             write_bytes_atomic(self.path(key), data)
         except Exception as e:  # a full disk or a read-only folder costs the next run a compile, nothing more
             logging.warning("executable cache: cannot write %s (%s); not cached", self.path(key), e)
-            return False
-        return True
+
+
+def compile_fresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
+    """``lowered`` compiled by XLA, never loaded from JAX's persistent compilation cache.
+
+    Why: on a hit, JAX's persistent cache returns an executable it *deserialised*, and an XLA:CPU executable that was
+    deserialised serialises again without the object code of its kernels (jaxlib 0.10.2: the fresh executable's
+    payload holds one ELF object per codegen module, the re-serialised one none). Stored, such an entry loads
+    without complaint and its first call fails with ``NOT_FOUND: Function <kernel> not found``: the failure the
+    first version of this cache was reverted for (2d89785; bench/RESULTS.md, "Compile once"). So JAX's cache is
+    turned off around this compile. It sets itself up once per process, so it is reset before (to see it off) and
+    after (to come back on); a compile in another thread meanwhile goes without it, slower but right. The program
+    is then not written to JAX's cache either: the executable cache holds it.
+
+    ``lowered`` must come from a function this process has not compiled before (the engine's step is a new function
+    per engine, compiled once per shape): JAX's in-memory cache would hand back the earlier executable, fresh or
+    not.
+    """
+    from jax.experimental.compilation_cache import compilation_cache as jax_cache
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    jax_cache.reset_cache()
+    try:
+        return lowered.compile()
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        jax_cache.reset_cache()
 
 
 def _decode(data: bytes, key: dict[str, Any], args: Any, mesh: jax.sharding.Mesh) -> jax.stages.Compiled:

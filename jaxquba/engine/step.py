@@ -220,8 +220,9 @@ class Engine:
         self._executables: dict[tuple, Callable] = {}  # (step, batch structure and shapes) -> its compiled program
         self.executable_cache = None if executable_cache is None else ExecutableCache(executable_cache)
         # One record per compiled step: {"views", "image_size", "seconds", "from_executable_cache"}; seconds from the
-        # step's first call to its program being ready (loaded from the executable cache; or traced, then compiled
-        # or loaded from JAX's persistent cache, and stored), which is what a user waits for before the first batch.
+        # step's first call to its program being ready (loaded from the executable cache; or traced, then compiled,
+        # or loaded from JAX's persistent cache where the executable cache cannot hold the step), which is what a
+        # user waits for before the first batch.
         self.compile_seconds: list[dict[str, Any]] = []
 
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
@@ -318,8 +319,9 @@ class Engine:
     def _compile(self, step, batch: dict, size: int, requests: tuple[ViewRequest, ...],
                  status: Callable[[str | None], None] | None):
         """The compiled ``step`` for ``batch``'s shapes: loaded from the executable cache where it holds it (no
-        tracing), else traced and compiled (or loaded from JAX's persistent cache) and stored in the executable
-        cache. Records the seconds, and refuses a program that does not fit the device's memory before it runs."""
+        tracing), else traced and compiled: afresh and stored where the executable cache can hold the step,
+        otherwise through JAX's persistent cache (which may load it). Records the seconds, and refuses a program that
+        does not fit the device's memory before it runs."""
         views = len(requests)
         if status is not None:
             status(f"compiling the step for {views} view{'s' if views > 1 else ''}")
@@ -337,9 +339,11 @@ class Engine:
                     logging.info("executable cache: not used for this step: %s", reason)
             loaded = executable is not None
             if not loaded:
-                executable = step.lower(*args).compile()
-                if key is not None:
-                    self.executable_cache.store(key, executable)
+                lowered = step.lower(*args)
+                if key is None:
+                    executable = lowered.compile()
+                else:  # compiled afresh, not taken from JAX's persistent cache: see compile_fresh
+                    executable = self.executable_cache.compile_and_store(key, lowered)
         finally:
             if status is not None:
                 status(None)
