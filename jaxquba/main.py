@@ -63,8 +63,9 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed; default: auto-detect).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --distributed; default: auto-detect).")
-flags.DEFINE_string("compilation_cache", compilation_cache.DEFAULT_DIR, "Folder of JAX's persistent compilation cache "
-                    "(a rerun or another checkpoint of the same architecture loads the compiled steps); 'none': off.")
+flags.DEFINE_string("compilation_cache", compilation_cache.DEFAULT_DIR, "Folder of the compiled steps (JAX's "
+                    "persistent compilation cache, and jaxquba's executables found before tracing): a rerun or another "
+                    "checkpoint of the same architecture loads them instead of compiling; 'none': both off.")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 flags.DEFINE_bool("strict_data", False, "Stop with an error when a dataset has files that cannot be used (undecodable "
                   "or too small images, duplicate rows) instead of leaving them out and listing them.")
@@ -137,7 +138,7 @@ def settings_from_flags(flag_values) -> Any:
     import types
     names = ["model", "weights", "dimensions", "datasets", "data_dir", "batch_size", "precision", "max_examples",
              "output_dir", "overwrite", "seed", "protocol", "chunk_examples", "model_axis", "num_threads", "views",
-             "strict_data", "device_memory_gib"]
+             "strict_data", "device_memory_gib", "compilation_cache"]
     return types.SimpleNamespace(**{n: flag_values[n].value for n in names},
                                  studies=study_flags.study_settings(flag_values, flag_values.output_dir))
 

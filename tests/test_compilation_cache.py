@@ -1,4 +1,6 @@
-"""The persistent compilation cache: a second checkpoint of the same architecture compiles nothing new."""
+"""The caches of compiled steps: a second checkpoint of the same architecture compiles nothing new (neither cache
+gains an entry) and loads its step from jaxquba's executable cache, without tracing; the step was compiled past JAX's
+persistent cache (jaxquba.engine.executable_cache.compile_fresh), which holds the app's other jitted functions."""
 
 from __future__ import annotations
 
@@ -46,15 +48,19 @@ def test_second_checkpoint_of_an_architecture_reuses_the_compiled_step(tmp_path)
     cache = tmp_path / "xla"
     _run_app(tmp_path, str(tmp_path / "weights1"), "first", str(cache))
     compiled = {p.name for p in cache.iterdir()}
-    assert any(name.startswith("jit_step") for name in compiled), compiled
+    assert compiled - {"executables"} and not any(name.startswith("jit_step") for name in compiled), compiled
+    executables = {p.name for p in (cache / "executables").iterdir()}
+    assert len(executables) == 1
     _run_app(tmp_path, str(tmp_path / "weights2"), "second", str(cache))
     assert {p.name for p in cache.iterdir()} == compiled  # other weights, same programs: nothing new compiled
     summaries = [json.loads((tmp_path / d / "summary.json").read_text())["models"][0] for d in ("first", "second")]
     assert summaries[0]["weights_digest"] != summaries[1]["weights_digest"]
-    for summary in summaries:  # each run records the wait for its step, per pass group (the bench compares them)
+    for summary, loaded in zip(summaries, (False, True)):  # each run records the wait for its step, per pass group
         [record] = summary["compile_seconds"]
         assert (record["dataset"], record["views"], record["image_size"]) == ("demo", 1, 64)
         assert record["seconds"] > 0
+        assert record["from_executable_cache"] is loaded  # the second found the user family's step before tracing
+    assert {p.name for p in (cache / "executables").iterdir()} == executables
 
     _run_app(tmp_path, str(tmp_path / "weights1"), "off", "none")
     assert {p.name for p in cache.iterdir()} == compiled

@@ -46,7 +46,8 @@ class OtherModels:
             classifier = load_classifier(ref.name, weights=ref.weights, precision=self.settings.precision,
                                          outputs=ref.outputs)
             self.loaded[ref] = classifier, E.Engine(classifier, mesh=self.mesh, batch_size=self.settings.batch_size,
-                                                    seed=self.settings.seed, protocol=self.protocol)
+                                                    seed=self.settings.seed, protocol=self.protocol,
+                                                    executable_cache=executables_folder(self.settings))
         return self.loaded[ref]
 
 
@@ -65,7 +66,8 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
     classifier = load_classifier(model_name, weights=settings.weights, precision=settings.precision)
     memory_gib = getattr(settings, "device_memory_gib", 0)  # settings built outside the app may leave it out
     engine = E.Engine(classifier, mesh=mesh, batch_size=settings.batch_size, seed=settings.seed, protocol=protocol,
-                      memory_limit_bytes=int(memory_gib * (1 << 30)) or None)
+                      memory_limit_bytes=int(memory_gib * (1 << 30)) or None,
+                      executable_cache=executables_folder(settings))
     plan = plan_model(classifier.spec, settings, datasets, dims, protocol)
     skipped = plan.skipped
     for name in dict.fromkeys(name for name, _ in plan.groups):
@@ -144,6 +146,13 @@ def evaluate_model(model_name: str, settings, store, mesh, datasets: dict[str, D
             "precision": classifier.precision, "protocol": protocol.spec, "seed": settings.seed,
             "max_examples": settings.max_examples, "results": results, "skipped": skipped, "warnings": warnings,
             "compile_seconds": compiles}
+
+
+def executables_folder(settings):
+    """The executable cache's folder under ``--compilation_cache`` (None where it is off, and for settings built
+    outside the app, which may leave the field out)."""
+    from jaxquba import compilation_cache
+    return compilation_cache.executables_folder(getattr(settings, "compilation_cache", None))
 
 
 def _outputs_key(p, datasets: dict[str, DatasetState]) -> str:

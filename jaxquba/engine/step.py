@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -38,6 +40,7 @@ from jaxquba import protocols
 from jaxquba.errors import UserError
 from jaxquba.data.pipeline import HostBatch
 from jaxquba.data.sharding import process_shard
+from jaxquba.engine.executable_cache import ExecutableCache, step_key, uncacheable_reason
 from jaxquba.engine.heads import HEADS, HeadInputs, ViewRequest
 from jaxquba.models import Classifier
 from jaxquba.views.base import ViewContext
@@ -194,11 +197,14 @@ class Engine:
       min_split_size: see :func:`param_shardings` (only matters with a model axis).
       memory_limit_bytes: the memory one device may give a step; default: what the device reports (accelerators),
         none on a CPU. A compiled step that needs more is refused before it runs (:func:`check_step_memory`).
+      executable_cache: a folder of compiled steps looked up before tracing
+        (:mod:`jaxquba.engine.executable_cache`); None: none (every step is traced, and compiled or loaded from
+        JAX's persistent cache where that is on).
     """
 
     def __init__(self, classifier: Classifier, *, mesh: Mesh | None = None, batch_size: int = 64, seed: int = 0,
                  protocol: protocols.Protocol = protocols.PROTOCOLS["pixel"], min_split_size: int = 1 << 20,
-                 memory_limit_bytes: int | None = None):
+                 memory_limit_bytes: int | None = None, executable_cache: str | os.PathLike | None = None):
         self.classifier = classifier
         self.mesh = make_mesh() if mesh is None else mesh
         self._batch_multiple = int(np.lcm(self.mesh.shape[DATA_AXIS], jax.process_count()))
@@ -212,8 +218,11 @@ class Engine:
         self.memory_limit_bytes = memory_limit_bytes or device_memory_bytes()
         self._steps: dict[tuple, Callable] = {}
         self._executables: dict[tuple, Callable] = {}  # (step, batch structure and shapes) -> its compiled program
-        # One record per compiled step: {"views", "image_size", "seconds"}; seconds of tracing and compiling it (or
-        # loading it from the persistent cache), which is what a user waits for before the first batch.
+        self.executable_cache = None if executable_cache is None else ExecutableCache(executable_cache)
+        # One record per compiled step: {"views", "image_size", "seconds", "from_executable_cache"}; seconds from the
+        # step's first call to its program being ready (loaded from the executable cache; or traced, then compiled,
+        # or loaded from JAX's persistent cache where the executable cache cannot hold the step), which is what a
+        # user waits for before the first batch.
         self.compile_seconds: list[dict[str, Any]] = []
 
     def _step(self, requests: Sequence[ViewRequest]) -> Callable:
@@ -282,6 +291,7 @@ class Engine:
         traces and compiles synchronously, often for minutes) and ``None`` when it is done."""
         if not 0 <= start < stop:
             raise ValueError(f"empty range [{start}, {stop})")
+        requests = tuple(requests)
         step = self._step(requests)
         size = image_size or self.image_size
         gathered: list[dict] = []
@@ -293,7 +303,7 @@ class Engine:
             key = (id(step), treedef, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
             executable = self._executables.get(key)
             if executable is None:
-                executable = self._compile(step, batch, size, len(requests), status)
+                executable = self._compile(step, batch, size, requests, status)
                 self._executables[key] = executable
             outputs = executable(self.params, batch)  # dispatched asynchronously: the next batch is read meanwhile
             if pending is not None:
@@ -306,19 +316,40 @@ class Engine:
         return Outputs(views=merged["views"], labels=merged["labels"], example_ids=merged["example_ids"],
                        extras=merged["extras"])
 
-    def _compile(self, step, batch: dict, size: int, views: int, status: Callable[[str | None], None] | None):
-        """Compiles ``step`` for ``batch``'s shapes (or loads it from the persistent cache), records the seconds,
-        and refuses a program that does not fit the device's memory before it runs."""
+    def _compile(self, step, batch: dict, size: int, requests: tuple[ViewRequest, ...],
+                 status: Callable[[str | None], None] | None):
+        """The compiled ``step`` for ``batch``'s shapes: loaded from the executable cache where it holds it (no
+        tracing), else traced and compiled: afresh and stored where the executable cache can hold the step,
+        otherwise through JAX's persistent cache (which may load it). Records the seconds, and refuses a program that
+        does not fit the device's memory before it runs."""
+        views = len(requests)
         if status is not None:
             status(f"compiling the step for {views} view{'s' if views > 1 else ''}")
         started = time.perf_counter()
+        args = (self.params, batch)
+        key = executable = None
         try:
-            executable = step.lower(self.params, batch).compile()
+            if self.executable_cache is not None:
+                reason = uncacheable_reason(self.classifier, requests)
+                if reason is None:
+                    key = step_key(self.classifier, requests, protocol=self.protocol, seed=self.seed, args=args,
+                                   mesh=self.mesh)
+                    executable = self.executable_cache.load(key, args, self.mesh)
+                else:
+                    logging.info("executable cache: not used for this step: %s", reason)
+            loaded = executable is not None
+            if not loaded:
+                lowered = step.lower(*args)
+                if key is None:
+                    executable = lowered.compile()
+                else:  # compiled afresh, not taken from JAX's persistent cache: see compile_fresh
+                    executable = self.executable_cache.compile_and_store(key, lowered)
         finally:
             if status is not None:
                 status(None)
         self.compile_seconds.append({"views": views, "image_size": size,
-                                     "seconds": round(time.perf_counter() - started, 3)})
+                                     "seconds": round(time.perf_counter() - started, 3),
+                                     "from_executable_cache": loaded})
         if self.memory_limit_bytes:
             param_bytes = sum(leaf.addressable_shards[0].data.nbytes for leaf in jax.tree.leaves(self.params))
             check_step_memory(executable.memory_analysis(), limit_bytes=self.memory_limit_bytes,

@@ -174,6 +174,11 @@ def make_network_fns(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str 
     def apply(params, images01):
         return apply_network_input(params, to_network_input(images01))
 
+    program = {"family": spec.family, "config": repr(spec.config), "mean": list(spec.data.mean),
+               "std": list(spec.data.std), "normalizes_inside": _FAMILIES[spec.family].normalizes_inside,
+               "output": spec.output, "precision": precision, "outputs": outputs}
+    for fn in (apply, to_network_input, apply_network_input):
+        fn.program = program
     return apply, to_network_input, apply_network_input
 
 
@@ -181,6 +186,19 @@ def make_apply(spec: zoo.ModelSpec, precision: str = "fp32", outputs: str = "log
                ) -> Callable[[Any, jax.Array], jax.Array]:
     """``apply(params, images01)`` of ``spec`` (see :class:`Classifier`) returning ``outputs`` (:data:`OUTPUTS`)."""
     return make_network_fns(spec, precision, outputs)[0]
+
+
+def program_identity(classifier: Classifier) -> dict[str, Any] | None:
+    """What ``classifier``'s functions compute, apart from the parameters' values (which are their arguments): the
+    family and config, the normalisation and where it happens, the peer's output kind, the precision and the
+    outputs. Two classifiers with the same identity run the same programs, so checkpoints of one architecture can
+    share compiled steps (:mod:`jaxquba.engine.executable_cache`). None where ``apply``, ``to_network_input`` and
+    ``apply_network_input`` were not made together by :func:`make_network_fns` (a stand-in, a user's function):
+    then nothing but the functions themselves says what they compute."""
+    program = getattr(classifier.apply, "program", None)
+    made_together = all(getattr(fn, "program", None) is program
+                        for fn in (classifier.to_network_input, classifier.apply_network_input))
+    return program if program is not None and made_together else None
 
 
 def _import_families() -> None:

@@ -66,6 +66,13 @@ def parse(spec: str) -> View:
         raise UserError(f"view {spec!r}: {e}") from None
 
 
+def maker(spec: str) -> Callable[..., View] | None:
+    """The function that makes the views of ``spec``'s kind; None for ``clean`` and for a kind not registered."""
+    _import_view_modules()
+    match = _SPEC.match(spec.strip())
+    return _KINDS.get(match.group(1)) if match else None
+
+
 def parse_list(text: str) -> list[View]:
     """The views of a comma list of specs (``--views=corrupt(name=fog,severity=3),fgsm(eps=4)``): commas inside a
     spec's brackets do not split it."""
