@@ -76,8 +76,8 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array | None = None) -> j
     out = jnp.clip(jnp.fft.irfft2(spectrum, s=size, axes=(0, 1))[2 * r:, 2 * r:], 0, 1) * 255
     if abs(kernel_sum - 1) > 1e-6:
         return out
-    lowest, highest = _ops.support_min_max(padded, support, h, w)
-    return jnp.where(lowest == highest, jnp.maximum(lowest - 1, 0), jnp.minimum(out, 254.0))
+    own = padded[r:r + h, r:r + w]
+    return jnp.where(_ops.support_uniform(padded, support, h, w), jnp.maximum(own - 1, 0), jnp.minimum(out, 254.0))
 
 
 def motion_blur_at_angle(image: jax.Array, radius: int, sigma: float, angle: jax.Array) -> jax.Array:
