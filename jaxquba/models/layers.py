@@ -57,15 +57,17 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Ar
     """Softmax attention on (batch, tokens, heads, head_dim) arrays; ``bias`` is added to the logits.
 
     ``bias`` broadcasts against (batch, heads, query, key). Logits and softmax are float32 whatever the input
-    dtype, the same precision PyTorch's fused attention keeps under autocast.
+    dtype, the same precision PyTorch's fused attention keeps under autocast. The heads are moved in front of the
+    tokens before the two products: written as one einsum per product, XLA:CPU fused both products and the
+    softmax into one kernel that ran 2.5x slower (ViT-B/16's attention, batch 8: 33 ms against 13 ms).
     """
     scale = q.shape[-1] ** -0.5
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q * jnp.asarray(scale, q.dtype), k,
-                        preferred_element_type=jnp.float32)
+    q, k, v = (jnp.swapaxes(a, 1, 2) for a in (q * jnp.asarray(scale, q.dtype), k, v))  # (batch, heads, tokens, d)
+    logits = jnp.matmul(q, jnp.swapaxes(k, 2, 3), preferred_element_type=jnp.float32)
     if bias is not None:
         logits = logits + bias
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    return jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    return jnp.swapaxes(jnp.matmul(weights, v), 1, 2)
 
 
 class SelfAttention(nn.Module):
