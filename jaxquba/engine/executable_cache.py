@@ -43,6 +43,7 @@ import io
 import json
 import os
 import pickle
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -239,6 +240,9 @@ class ExecutableCache:
             logging.warning("executable cache: cannot write %s (%s); not cached", self.path(key), e)
 
 
+_FRESH_COMPILE_LOCK = threading.Lock()
+
+
 def compile_fresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
     """``lowered`` compiled by XLA, never loaded from JAX's persistent compilation cache.
 
@@ -256,14 +260,15 @@ def compile_fresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
     not.
     """
     from jax.experimental.compilation_cache import compilation_cache as jax_cache
-    enabled = jax.config.jax_enable_compilation_cache
-    jax.config.update("jax_enable_compilation_cache", False)
-    jax_cache.reset_cache()
-    try:
-        return lowered.compile()
-    finally:
-        jax.config.update("jax_enable_compilation_cache", enabled)
+    with _FRESH_COMPILE_LOCK:  # two at once: one's restore must not turn the cache back on under the other
+        enabled = jax.config.jax_enable_compilation_cache
+        jax.config.update("jax_enable_compilation_cache", False)
         jax_cache.reset_cache()
+        try:
+            return lowered.compile()
+        finally:
+            jax.config.update("jax_enable_compilation_cache", enabled)
+            jax_cache.reset_cache()
 
 
 def _decode(data: bytes, key: dict[str, Any], args: Any, mesh: jax.sharding.Mesh) -> jax.stages.Compiled:
