@@ -200,7 +200,7 @@ class Conv(nn.Conv):
             (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides))
         padding = self.padding
         if isinstance(padding, str):
-            padding = tuple(_same_or_valid(size, k, s, padding)
+            padding = tuple(same_padding(size, k, s) if padding == "SAME" else (0, 0)
                             for size, k, s in zip(inputs.shape[1:3], kernel_size, strides)) \
                 if padding in ("SAME", "VALID") else None
         elif isinstance(padding, int):
@@ -228,10 +228,8 @@ class Conv(nn.Conv):
         return y
 
 
-def _same_or_valid(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
-    """(before, after) padding of one axis for XLA's 'SAME' (the odd pixel at the end) or 'VALID'."""
-    if padding == "VALID":
-        return 0, 0
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's (and XLA's) 'SAME' padding of one axis: the extra pixel of an odd total goes to the end."""
     total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
 

@@ -19,7 +19,6 @@ block width^-0.5 instead of the head width^-0.5; the converter folds that factor
 
 from __future__ import annotations
 
-import math
 
 import flax.linen as nn
 import jax
@@ -39,16 +38,10 @@ def gelu_tanh(x: jax.Array) -> jax.Array:
     return nn.gelu(x, approximate=True)
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding of one axis: the extra pixel of an odd total goes to the end."""
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
 def conv_same(x: jax.Array, features: int, kernel: int, stride: int, dtype, name: str, groups: int = 1,
               use_bias: bool = True, tf: bool = True) -> jax.Array:
     """A conv with TensorFlow 'SAME' padding (``tf``) or PyTorch's symmetric ``kernel // 2``."""
-    pad = tuple(same_padding(s, kernel, stride) if tf else (kernel // 2, kernel // 2) for s in x.shape[1:3])
+    pad = tuple(layers.same_padding(s, kernel, stride) if tf else (kernel // 2, kernel // 2) for s in x.shape[1:3])
     return layers.Conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, feature_group_count=groups,
                        use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)(x)
 
