@@ -1,6 +1,6 @@
-"""``layers.Conv`` runs depthwise convolutions as shifted slices on CPU and 1x1 convolutions as matrix products:
-same parameters, same values, same gradients as Flax's convolution (the XLA reference), for every padding and
-stride form the model families use."""
+"""``layers.Conv`` runs depthwise convolutions as shifted slices on CPU, 1x1 convolutions and small-patch
+convolutions (RGB stems) as matrix products: same parameters, same values, same gradients as Flax's convolution (the
+XLA reference), for every padding and stride form the model families use."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def test_depthwise_conv_equals_the_grouped_convolution(kernel, stride, padding, 
     grads = jax.grad(loss, argnums=(1, 2))
     (got_params, got_x), (want_params, want_x) = grads(ours, params, x), grads(reference, params, x)
     np.testing.assert_allclose(got_x, want_x, rtol=0, atol=1e-5 * float(jnp.abs(want_x).max()))
+    # A kernel gradient sums over every output position (2 x H' x W' terms), hence the looser bound.
     for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(jnp.abs(w).max()))
 
@@ -94,3 +95,41 @@ def test_grouped_convolutions_that_are_not_depthwise_are_flax_convolutions():
         ours, reference = layers.Conv(**kwargs), nn.Conv(**kwargs)
         params = reference.init(jax.random.PRNGKey(1), x)
         np.testing.assert_array_equal(ours.apply(params, x), reference.apply(params, x))
+
+
+SMALL_PATCH = [  # (kernel, stride, padding, input channels, input height, input width)
+    ((3, 3), 2, "SAME", 3, 15, 16),  # TF-style EfficientNet stem, odd size
+    ((3, 3), 2, ((1, 1), (1, 1)), 3, 16, 16),  # timm's MobileNet / EfficientNet stems
+    ((2, 2), 2, "VALID", 8, 8, 9),  # 32 values per patch: the largest routed
+    ((3, 1), (2, 1), ((1, 1), (0, 0)), 1, 7, 5),
+]
+
+
+@pytest.mark.parametrize("kernel,stride,padding,channels,height,width", SMALL_PATCH)
+def test_small_patch_conv_equals_the_convolution(kernel, stride, padding, channels, height, width):
+    strides = stride if isinstance(stride, tuple) else (stride, stride)
+    kwargs = dict(features=5, kernel_size=kernel, strides=strides, padding=padding)
+    ours, reference = layers.Conv(**kwargs), nn.Conv(**kwargs)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
+    params = jax.tree.map(lambda p: p + 0.5, reference.init(jax.random.PRNGKey(1), x))
+    got, want = ours.apply(params, x), reference.apply(params, x)
+    assert got.shape == want.shape
+    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()  # the CPU program is the product
+    # float32 sums of at most 32 products in another order: a few ulps of the output's scale.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(jnp.abs(want).max()))
+    grads = jax.grad(lambda module, params, x: jnp.sum(jnp.sin(module.apply(params, x))), argnums=(1, 2))
+    (got_params, got_x), (want_params, want_x) = grads(ours, params, x), grads(reference, params, x)
+    np.testing.assert_allclose(got_x, want_x, rtol=0, atol=1e-5 * float(jnp.abs(want_x).max()))
+    # A kernel gradient sums over every output position (2 x H' x W' terms), hence the looser bound.
+    for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(jnp.abs(w).max()))
+
+
+@pytest.mark.parametrize("kernel,stride", [((7, 7), 2), ((3, 3), 1)])
+def test_a_larger_patch_or_no_stride_is_a_flax_convolution(kernel, stride):
+    """ResNet's 7x7x3 stem gathers 147 values per patch and VGG's 3x3 first layer has no stride: there the gathered
+    product is slower than the convolution."""
+    kwargs = dict(features=4, kernel_size=kernel, strides=(stride, stride), padding="SAME")
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 16, 16, 3))
+    params = nn.Conv(**kwargs).init(jax.random.PRNGKey(1), x)
+    np.testing.assert_array_equal(layers.Conv(**kwargs).apply(params, x), nn.Conv(**kwargs).apply(params, x))
