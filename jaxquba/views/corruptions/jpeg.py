@@ -56,9 +56,12 @@ def _to_rgb(ycc: jax.Array) -> jax.Array:
 
 
 def _downsample(plane: jax.Array) -> jax.Array:
-    """libjpeg's h2v2_downsample: 2x2 sums with a bias alternating 1, 2 along each output row."""
-    h, w = plane.shape
-    sums = plane.reshape(h // 2, 2, w // 2, 2).sum((1, 3))
+    """libjpeg's h2v2_downsample: 2x2 sums with a bias alternating 1, 2 along each output row.
+
+    The sums add four strided slices: as a reduction over a (h/2, 2, w/2, 2) view, XLA:CPU took 1 ms per chroma
+    plane at batch 8 (a quarter of the whole codec), the slices 0.2 ms. Integer sums, so the same values."""
+    w = plane.shape[1]
+    sums = plane[0::2, 0::2] + plane[0::2, 1::2] + plane[1::2, 0::2] + plane[1::2, 1::2]
     bias = 1 + (jnp.arange(w // 2) % 2)
     return (sums + bias) >> 2
 
