@@ -1,18 +1,9 @@
-"""Timing shared by the benchmark scripts.
-
-Importing it applies :func:`jaxquba.host_memory.retain_freed_memory`, as the command line does by default, so that a
-benchmark times the steps as a run executes them (every benchmark imports this module before its first JAX
-computation). JAX and its peer share the process and so the allocator settings.
-"""
+"""Timing shared by the benchmark scripts."""
 
 from __future__ import annotations
 
 import time
 from typing import Callable
-
-from jaxquba import host_memory
-
-host_memory.retain_freed_memory()
 
 
 def best_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
