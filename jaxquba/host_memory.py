@@ -10,23 +10,29 @@ across iterations and pays this once per call; a single-step program pays it eve
 heap (``M_TRIM_THRESHOLD``), so the pages stay mapped for the next call; and to use one arena (``M_ARENA_MAX`` 1),
 because XLA allocates from its worker threads, whose arenas otherwise keep their own heaps (the first two settings
 alone did not help). After a few calls the heap has room for the buffer and most calls take no page faults (now and
-then a small block left in the freed space makes the heap grow by a buffer again): the FGSM step then took 163-200 ms. The cost is that the process keeps its high-water mark of host memory until it exits,
-which an evaluation holds anyway on every batch.
+then a small block left in the freed space makes the heap grow by a buffer again): the FGSM step then took 150-200
+ms. The cost is that the process keeps its high-water mark of host memory until it exits, which an evaluation holds
+anyway on every batch.
 
 It must run before JAX starts its CPU client (the first JAX computation), so that the worker threads attach to the
-one arena. The command line (``--retain_host_memory``) and ``bench/attacks.py --retain_host_memory`` call it; the
-library never does by itself.
+one arena. :func:`configure` is what the command line (``--retain_host_memory``, ``auto`` by default) and the
+benchmarks (``bench/timing.py``) call; the library never changes the allocator by itself. ``auto`` retains only where
+JAX will run on the CPU (no accelerator plugin installed, or ``JAX_PLATFORMS=cpu``): on an accelerator the step's
+buffers live in device memory, and one arena for many host threads has not been measured there.
 
-Why it is opt-in: with the settings, about half of the processes ran small kernels persistently slower for their whole
-life (pixelate at batch 8 in 3.7 instead of 1.0 ms, JPEG in 3.5 instead of 2.7 ms, best of 20 calls; 5 of 10
-processes, against 0 of 15 without the settings). ``M_ARENA_MAX`` alone did not do it and the heap settings alone
-did, so it comes with serving the buffers from the heap; the cause (placement of the buffers in the heap is the
-suspect) is not known yet.
+Measured on the 2-core CPU (2026-12-05): with the settings, lite0's forward at batch 32 ran 91 -> 110-119 img/s and
+the host pipeline plus that model 72 -> 88-93 img/s, decoding was unchanged (458 -> 490 img/s with two threads); an
+interleaved A/B of 20 process pairs timing small kernels (pixelate, JPEG at batch 8) found the machine's occasional
+slow processes in both arms alike.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import importlib.util
+import os
+import pkgutil
 import sys
 
 # glibc's mallopt parameters (malloc.h).
@@ -35,6 +41,7 @@ M_MMAP_MAX = -4
 M_ARENA_MAX = -8
 
 _SETTINGS = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
+MODES = ("auto", "yes", "no")
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -56,3 +63,28 @@ def retain_freed_memory() -> bool:
     if libc is None:
         return False
     return all(libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) == 1 for param, value in _SETTINGS)
+
+
+def jax_runs_on_cpu_only() -> bool:
+    """Whether JAX will find no accelerator, judged without starting it: ``JAX_PLATFORMS`` when set, else whether a
+    PJRT plugin (CUDA, ROCm, ...: the ``jax_plugins`` packages and entry points) or libtpu is installed."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms:
+        return platforms == "cpu"
+    plugins = {entry.name for entry in importlib.metadata.entry_points(group="jax_plugins")}
+    try:
+        import jax_plugins
+        plugins |= {module.name for module in pkgutil.iter_modules(jax_plugins.__path__)}
+    except ImportError:
+        pass
+    return not plugins and importlib.util.find_spec("libtpu") is None
+
+
+def configure(mode: str = "auto") -> bool:
+    """Applies ``mode`` (``auto``: retain where JAX runs on the CPU only; ``yes``; ``no``). Returns whether the
+    allocator now retains freed memory. Call it before the first JAX computation."""
+    if mode not in MODES:
+        raise ValueError(f"host memory mode must be one of {MODES}, got {mode!r}")
+    if mode == "no" or (mode == "auto" and not jax_runs_on_cpu_only()):
+        return False
+    return retain_freed_memory()

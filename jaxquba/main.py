@@ -66,10 +66,10 @@ flags.DEFINE_integer("process_id", None, "This process's index (with --distribut
 flags.DEFINE_string("compilation_cache", compilation_cache.DEFAULT_DIR, "Folder of the compiled steps (JAX's "
                     "persistent compilation cache, and jaxquba's executables found before tracing): a rerun or another "
                     "checkpoint of the same architecture loads them instead of compiling; 'none': both off.")
-flags.DEFINE_bool("retain_host_memory", False, "Keep host memory that XLA:CPU frees mapped for the next batch "
-                  "(glibc's allocator settings, jaxquba.host_memory): a CPU step then stops faulting its scratch buffer "
-                  "in on every call (FGSM 215 -> 160 ms per batch of 8), but in about half of the processes small "
-                  "kernels ran 1.3-3.5x slower, so it is off by default. The process keeps its peak host memory.")
+flags.DEFINE_enum("retain_host_memory", "auto", ["auto", "yes", "no"], "Keep host memory that XLA:CPU frees mapped "
+                  "for the next batch (glibc's allocator settings, jaxquba.host_memory): a CPU step then stops "
+                  "faulting its scratch buffer in on every call (lite0 FGSM 215 -> 160 ms per batch of 8). The "
+                  "process keeps its peak host memory. auto: where JAX runs on the CPU only.")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 flags.DEFINE_bool("strict_data", False, "Stop with an error when a dataset has files that cannot be used (undecodable "
                   "or too small images, duplicate rows) instead of leaving them out and listing them.")
@@ -87,9 +87,8 @@ def main(argv) -> None:
         from jaxquba.app.printing import summary_table, write_error_reports, write_run_report
         from jaxquba.app.running import run
 
-        if FLAGS.retain_host_memory:  # before the first JAX computation starts the CPU client's threads
-            from jaxquba import host_memory
-            host_memory.retain_freed_memory()
+        from jaxquba import host_memory
+        host_memory.configure(FLAGS.retain_host_memory)  # before the first JAX computation starts the CPU client
         if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
             logging.set_verbosity(logging.WARNING)
         import_model_modules(FLAGS.model_module)

@@ -55,3 +55,17 @@ def test_a_large_scratch_buffer_is_faulted_in_once_not_on_every_call():
     # against the buffer's 16,384 pages. Not every call: now and then a small block left in the freed space makes
     # the heap grow by a buffer again (1-3 of 16 calls in this program, the first ones mostly).
     assert sum(count < 100 for count in retained[-8:]) >= 5, retained
+
+
+def test_auto_retains_only_where_jax_runs_on_the_cpu(monkeypatch):
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    assert not host_memory.jax_runs_on_cpu_only()
+    assert host_memory.configure("auto") is False  # an accelerator: the allocator is left alone
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert host_memory.jax_runs_on_cpu_only()
+    assert host_memory.configure("no") is False
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="auto"):
+        host_memory.configure("always")
