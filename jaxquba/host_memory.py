@@ -23,7 +23,10 @@ buffers live in device memory, and one arena for many host threads has not been 
 Measured on the 2-core CPU (2026-12-05): with the settings, lite0's forward at batch 32 ran 91 -> 110-119 img/s and
 the host pipeline plus that model 72 -> 88-93 img/s, decoding was unchanged (458 -> 490 img/s with two threads); an
 interleaved A/B of 20 process pairs timing small kernels (pixelate, JPEG at batch 8) found the machine's occasional
-slow processes in both arms alike.
+slow processes in both arms alike. The price is in compiling: XLA's compiler threads share the one arena, and the
+demo with nothing cached took 105-116 s instead of 95 s (warm: 34 s instead of 38 s). An evaluation's execution
+outweighs its compiles (which the compilation cache keeps), hence ``auto``; ``--retain_host_memory=no`` for runs that
+mostly compile.
 """
 
 from __future__ import annotations

@@ -68,8 +68,9 @@ flags.DEFINE_string("compilation_cache", compilation_cache.DEFAULT_DIR, "Folder 
                     "checkpoint of the same architecture loads them instead of compiling; 'none': both off.")
 flags.DEFINE_enum("retain_host_memory", "auto", ["auto", "yes", "no"], "Keep host memory that XLA:CPU frees mapped "
                   "for the next batch (glibc's allocator settings, jaxquba.host_memory): a CPU step then stops "
-                  "faulting its scratch buffer in on every call (lite0 FGSM 215 -> 160 ms per batch of 8). The "
-                  "process keeps its peak host memory. auto: where JAX runs on the CPU only.")
+                  "faulting its scratch buffer in on every call (lite0 FGSM 215 -> 160 ms per batch of 8), at some cost "
+                  "to compiling (the uncached demo 95 -> 105-116 s). The process keeps its peak host memory. auto: "
+                  "where JAX runs on the CPU only.")
 flags.DEFINE_integer("num_threads", 0, "Host decode threads (0: one per CPU, at most 16).")
 flags.DEFINE_bool("strict_data", False, "Stop with an error when a dataset has files that cannot be used (undecodable "
                   "or too small images, duplicate rows) instead of leaving them out and listing them.")
