@@ -24,7 +24,7 @@ from typing import Any
 
 from absl import app, flags, logging
 
-from jaxquba import compilation_cache
+from jaxquba import compilation_cache, host_memory
 from etils import epath
 
 from jaxquba.app import study_flags  # defines the studies' flags (--quba_*, --p2_*, --errors_*) before absl parses
@@ -88,7 +88,6 @@ def main(argv) -> None:
         from jaxquba.app.printing import summary_table, write_error_reports, write_run_report
         from jaxquba.app.running import run
 
-        from jaxquba import host_memory
         host_memory.configure(FLAGS.retain_host_memory)  # before the first JAX computation starts the CPU client
         if not FLAGS["verbosity"].present:  # library INFO chatter (checkpoint loading) would bury the progress bar
             logging.set_verbosity(logging.WARNING)

@@ -28,19 +28,12 @@ def _both(kernel, stride, padding, use_bias, dtype=jnp.float32):
     return layers.Conv(**kwargs), nn.Conv(**kwargs)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,height,width", CASES)
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_depthwise_conv_equals_the_grouped_convolution(kernel, stride, padding, height, width, use_bias):
-    ours, reference = _both(kernel, stride, padding, use_bias)
-    x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 6))
-    params = reference.init(jax.random.PRNGKey(1), x)
-    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(jnp.shape, params)
-    if use_bias:  # a nonzero bias, so the test sees it added
-        params = jax.tree.map(lambda p: p + 0.5, params)
+def _assert_same_values_and_gradients_without_a_convolution(ours, reference, params, x):
+    """``ours`` computes ``reference``'s values and gradients (a few ulps of their scale: the same float32 products,
+    summed in another order) with no convolution in its CPU program."""
     got, want = ours.apply(params, x), reference.apply(params, x)
     assert got.shape == want.shape
-    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()  # the CPU program is the slices
-    # float32 sums of at most 11*7 products in another order: a few ulps of the output's scale.
+    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(jnp.abs(want).max()))
 
     def loss(module, params, x):
@@ -52,6 +45,19 @@ def test_depthwise_conv_equals_the_grouped_convolution(kernel, stride, padding, 
     # A kernel gradient sums over every output position (2 x H' x W' terms), hence the looser bound.
     for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(jnp.abs(w).max()))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,height,width", CASES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_depthwise_conv_equals_the_grouped_convolution(kernel, stride, padding, height, width, use_bias):
+    ours, reference = _both(kernel, stride, padding, use_bias)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 6))
+    params = reference.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(jnp.shape, params)
+    if use_bias:  # a nonzero bias, so the test sees it added
+        params = jax.tree.map(lambda p: p + 0.5, params)
+    # float32 sums of at most 11*7 products in another order
+    _assert_same_values_and_gradients_without_a_convolution(ours, reference, params, x)
 
 
 def test_depthwise_conv_keeps_the_compute_dtype():
@@ -112,17 +118,8 @@ def test_small_patch_conv_equals_the_convolution(kernel, stride, padding, channe
     ours, reference = layers.Conv(**kwargs), nn.Conv(**kwargs)
     x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
     params = jax.tree.map(lambda p: p + 0.5, reference.init(jax.random.PRNGKey(1), x))
-    got, want = ours.apply(params, x), reference.apply(params, x)
-    assert got.shape == want.shape
-    assert "convolution" not in jax.jit(ours.apply).lower(params, x).as_text()  # the CPU program is the product
-    # float32 sums of at most 32 products in another order: a few ulps of the output's scale.
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(jnp.abs(want).max()))
-    grads = jax.grad(lambda module, params, x: jnp.sum(jnp.sin(module.apply(params, x))), argnums=(1, 2))
-    (got_params, got_x), (want_params, want_x) = grads(ours, params, x), grads(reference, params, x)
-    np.testing.assert_allclose(got_x, want_x, rtol=0, atol=1e-5 * float(jnp.abs(want_x).max()))
-    # A kernel gradient sums over every output position (2 x H' x W' terms), hence the looser bound.
-    for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
-        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(jnp.abs(w).max()))
+    # float32 sums of at most 32 products in another order
+    _assert_same_values_and_gradients_without_a_convolution(ours, reference, params, x)
 
 
 @pytest.mark.parametrize("kernel,stride", [((7, 7), 2), ((3, 3), 1)])

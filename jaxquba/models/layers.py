@@ -189,10 +189,10 @@ def small_patch_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
     On CPU the kh*kw shifted, strided slices are gathered into one (N, H', W', kh*kw*C) array and multiplied with the
     kernel as a (kh*kw*C, F) matrix: XLA:CPU's convolution ran lite0's stem (3x3, stride 2, 3 -> 32 channels, batch
     8) in 8.0 ms and its input gradient in 19.4 ms, the gathered product in 3.5 and 9.9 ms. With larger patches the
-    gathered array outgrows what it saves (ResNet's 7x7x3 stem: 55 ms against 21 ms), hence :data:`SMALL_PATCH`;
-    so it does without a stride (VGG's first layer, 3x3 at stride 1 on 224x224: forward 80 ms against 73 ms), which is
-    why :class:`Conv` routes only strided convolutions here.
-    Elsewhere the native convolution. Both sum the same products, in another order.
+    gathered array outgrows what it saves (ResNet's 7x7x3 stem: 55 ms against 21 ms), hence :data:`SMALL_PATCH`, and
+    so it does without a stride (VGG's first layer, 3x3 at stride 1 on 224x224: forward 80 ms against 73 ms), hence
+    :class:`Conv` routes only strided convolutions here. Elsewhere the native convolution. Both sum the same
+    products, in another order.
     """
     def native(x, kernel):
         return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
