@@ -102,6 +102,23 @@ def reference_uniform_levels(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return np.floor(np.clip(blurred[:, radius, radius], 0, 1) * 255).astype(np.float32)
 
 
+def _or_with_shifted(flags: jnp.ndarray, k: int, axis: int) -> jnp.ndarray:
+    """``flags[i] | flags[i + k]`` along ``axis`` (one shorter by ``k``), as a two-tap reduce-window.
+
+    Written as two slices, XLA:CPU fuses each doubling step into every consumer and recomputes the chain there:
+    defocus blur's support test reads one doubled array per disk row, and so rebuilt it once per row. A
+    reduce-window is computed once and stored. Severity 3, batch 8, best of 30 calls, both forms in one process
+    (three processes): defocus blur 11.4-11.9 -> 7.7-8.9 ms, Gaussian blur 9.9-10.6 -> 9.3-10.1 ms, glass blur
+    42.6-45.2 -> 39.8-42.8 ms; the outputs are bit-identical.
+    """
+    window = [1] * flags.ndim
+    window[axis] = 2
+    dilation = [1] * flags.ndim
+    dilation[axis] = k
+    return jax.lax.reduce_window(flags, False, jax.lax.bitwise_or, window, (1,) * flags.ndim, "VALID",
+                                 window_dilation=dilation)
+
+
 def _any_in_windows(flags: jnp.ndarray, size: int, axis: int, n: int) -> jnp.ndarray:
     """Whether any of ``flags`` is set in the window [i, i + size) along ``axis``, for i < n: from power-of-two
     windows, the last two overlapping. ``size`` 0 gives all False."""
@@ -112,7 +129,7 @@ def _any_in_windows(flags: jnp.ndarray, size: int, axis: int, n: int) -> jnp.nda
         return jnp.zeros_like(part(flags, 0, n))
     k = 1
     while 2 * k <= size:
-        flags = part(flags, 0, flags.shape[axis] - k) | part(flags, k, flags.shape[axis] - k)
+        flags = _or_with_shifted(flags, k, axis)
         k *= 2
     return part(flags, 0, n) | part(flags, size - k, n)
 
@@ -147,7 +164,7 @@ def support_uniform(padded: jnp.ndarray, support: np.ndarray, h: int, w: int) ->
             continue
         while 2 * max(powers) <= pairs:
             k = max(powers)
-            powers[2 * k] = powers[k][:, :-k] | powers[k][:, k:]
+            powers[2 * k] = _or_with_shifted(powers[k], k, 1)
         k = 1 << (pairs.bit_length() - 1)
         first, second = cols[0], cols[0] + pairs - k
         row = powers[k][dy:dy + h, first:first + w] | powers[k][dy:dy + h, second:second + w]
