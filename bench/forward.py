@@ -5,7 +5,8 @@
 
 For each model: images/s of ``jax.jit(apply)`` in float32 and bfloat16 compute, of timm in eager float32 and (with
 ``--torch_compile``, where inductor works) of ``torch.compile``, all on the same random batch; ratios are JAX over
-PyTorch eager fp32. Each timing is the best of ``--iters`` runs after one warm-up (compilation excluded). Weights
+PyTorch eager fp32. Each timing is the best of ``--iters`` rounds after one warm-up (compilation excluded); a round
+calls every side once, in turn, so that a change in the machine's load reaches all sides alike. Weights
 are random (speed does not depend on them). Models that are not registered yet are skipped with a note.
 
 Also printed: the model's FLOPs per image (XLA cost analysis) and, for bf16, the fraction of the measured bf16 matmul
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import datetime
 import platform
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-from timing import best_seconds
+from timing import best_seconds, interleaved_best_seconds
 
 from jaxquba import models, zoo
 from jaxquba.errors import UserError, run_cli
@@ -31,13 +33,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["resnet50", "vit_base_patch16_224", "convnext_tiny", "tf_efficientnet_lite0"],
                   "registered names or aliases")
 flags.DEFINE_integer("batch", 8, "images per forward call")
-flags.DEFINE_integer("iters", 3, "timed repetitions (best is reported)")
+flags.DEFINE_integer("iters", 3, "timed rounds, each calling every side once (the best is reported)")
 flags.DEFINE_bool("torch_compile", False, "also time torch.compile (slow to compile on CPU)")
 flags.DEFINE_integer("peak_matmul_size", 2048, "side of the square bf16 matmul that measures the peak")
 
 
-def jax_throughput(spec: zoo.ModelSpec, precision: str, batch: int, iters: int) -> tuple[float, float]:
-    """(images/s, FLOPs per image) of the jitted classifier function."""
+def jax_forward(spec: zoo.ModelSpec, precision: str, batch: int) -> tuple[Callable[[], object], float]:
+    """(a blocking call of the jitted classifier function on a random batch, its FLOPs per image)."""
     from converters.load import random_params
 
     params = random_params(spec)
@@ -45,13 +47,12 @@ def jax_throughput(spec: zoo.ModelSpec, precision: str, batch: int, iters: int) 
     images = jnp.asarray(np.random.default_rng(0).random((batch, size, size, 3), np.float32))
     apply = jax.jit(models.make_apply(spec, precision))
     flops = (apply.lower(params, images).compile().cost_analysis() or {}).get("flops", float("nan"))
-    seconds = best_seconds(lambda: apply(params, images).block_until_ready(), iters)
-    return batch / seconds, flops / batch
+    return (lambda: apply(params, images).block_until_ready()), flops / batch
 
 
-def torch_throughput(timm, spec: zoo.ModelSpec, batch: int, iters: int, compiled: bool) -> float | None:
-    """images/s of timm in float32, eager or torch.compile (None where compilation fails), on the GPU where torch
-    sees one."""
+def torch_forward(timm, spec: zoo.ModelSpec, batch: int, compiled: bool) -> Callable[[], object] | None:
+    """A blocking call of timm in float32, eager or torch.compile (None where compilation fails), on the GPU where
+    torch sees one."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # the peer on the same accelerator as jax
@@ -73,7 +74,7 @@ def torch_throughput(timm, spec: zoo.ModelSpec, batch: int, iters: int, compiled
         if device == "cuda":
             torch.cuda.synchronize()
 
-    return batch / best_seconds(run, iters)
+    return run
 
 
 def bf16_matmul_peak(size: int, iters: int) -> float:
@@ -104,12 +105,16 @@ def main(argv) -> None:
         except UserError:
             print(f"  {name}: not registered yet, skipped")
             continue
-        jax32, flops = jax_throughput(spec, "fp32", FLAGS.batch, FLAGS.iters)
-        jax16, _ = jax_throughput(spec, "bf16", FLAGS.batch, FLAGS.iters)
-        eager = torch_throughput(timm, spec, FLAGS.batch, FLAGS.iters, compiled=False)
-        compiled = torch_throughput(timm, spec, FLAGS.batch, FLAGS.iters, compiled=True) \
-            if FLAGS.torch_compile else None
-        rows.append((spec.name, flops, jax32, jax16, eager, compiled, jax16 * flops / peak))
+        sides = {}
+        sides["jax32"], flops = jax_forward(spec, "fp32", FLAGS.batch)
+        sides["jax16"], _ = jax_forward(spec, "bf16", FLAGS.batch)
+        sides["eager"] = torch_forward(timm, spec, FLAGS.batch, compiled=False)
+        if FLAGS.torch_compile and (compiled := torch_forward(timm, spec, FLAGS.batch, compiled=True)):
+            sides["compiled"] = compiled
+        rate = {name: FLAGS.batch / seconds
+                for name, seconds in interleaved_best_seconds(sides, FLAGS.iters).items()}
+        rows.append((spec.name, flops, rate["jax32"], rate["jax16"], rate["eager"], rate.get("compiled"),
+                     rate["jax16"] * flops / peak))
     header = ("model", "GFLOP/img", "jax fp32 img/s", "jax bf16 img/s", "torch eager img/s", "torch.compile img/s",
               "jax fp32 / eager", "jax bf16 / eager", "bf16 % of matmul peak")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))

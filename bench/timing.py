@@ -27,3 +27,18 @@ def best_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) ->
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def interleaved_best_seconds(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Best wall time of each of ``fns`` over ``rounds`` rounds that call every function once, in turn, after one
+    untimed call each. Side-by-side ratios then share the machine's state: timed one after the other, a change in
+    the load between the two series (other jobs, frequency, another process's threads) lands on one side only."""
+    for fn in fns.values():
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
