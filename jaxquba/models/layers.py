@@ -34,11 +34,11 @@ def fusion_boundary(x: jax.Array) -> jax.Array:
 
     XLA:CPU hands a matrix product to YNNPACK together with the elementwise producers and consumers around it, and
     materialises every operand of that fusion. A depthwise convolution (:func:`depthwise_conv`'s sum of shifted
-    slices) feeding a LayerNorm and a Linear was taken in whole: its 12 partial sums and slices became separate 8x56x56x96 arrays
-    in ConvNeXt-T's first stage (one block 46 ms, PyTorch 33 ms). ``clamp(-inf, x, inf)`` is an exact identity,
-    NaN included, that YNNPACK does not implement, so the fusion stops there and ``x`` is computed by one loop
-    (the block: 34 ms). ``jax.lax.optimization_barrier`` would say this more plainly, but XLA:CPU drops barriers
-    before it fuses. The derivative is the identity's.
+    slices) feeding a LayerNorm and a Linear was taken in whole: its 12 partial sums and slices became separate
+    8x56x56x96 arrays in ConvNeXt-T's first stage (one block 46 ms, PyTorch 33 ms). ``clamp(-inf, x, inf)`` is
+    an exact identity, NaN included, that YNNPACK does not implement, so the fusion stops there and ``x`` is
+    computed by one loop (the block: 30-34 ms). ``jax.lax.optimization_barrier`` would say this more plainly,
+    but XLA:CPU drops barriers before it fuses. The derivative is the identity's.
     """
     def clamp(x):
         return jax.lax.clamp(jnp.asarray(-jnp.inf, x.dtype), x, jnp.asarray(jnp.inf, x.dtype))
