@@ -3,7 +3,8 @@
     python -m bench.forward [--models=resnet50,vit_base_patch16_224,convnext_tiny,tf_efficientnet_lite0]
                             [--batch=8] [--iters=3] [--torch_compile]
 
-For each model: images/s of ``jax.jit(apply)`` in float32 and bfloat16 compute, of timm in eager float32 and (with
+For each model: images/s of ``jax.jit(apply)`` (compiled with the XLA options the engine would choose for it,
+:mod:`jaxquba.engine.compile_options`) in float32 and bfloat16 compute, of timm in eager float32 and (with
 ``--torch_compile``, where inductor works) of ``torch.compile``, all on the same random batch; ratios are JAX over
 PyTorch eager fp32. Each timing is the best of ``--iters`` rounds after one warm-up (compilation excluded); a round
 calls every side once, in turn, so that a change in the machine's load reaches all sides alike. Weights
@@ -26,6 +27,7 @@ from absl import app, flags
 from timing import best_seconds, interleaved_best_seconds
 
 from jaxquba import models, zoo
+from jaxquba.engine import compile_options
 from jaxquba.errors import UserError, run_cli
 
 
@@ -38,16 +40,18 @@ flags.DEFINE_bool("torch_compile", False, "also time torch.compile (slow to comp
 flags.DEFINE_integer("peak_matmul_size", 2048, "side of the square bf16 matmul that measures the peak")
 
 
-def jax_forward(spec: zoo.ModelSpec, precision: str, batch: int) -> tuple[Callable[[], object], float]:
-    """(a blocking call of the jitted classifier function on a random batch, its FLOPs per image)."""
+def jax_forward(spec: zoo.ModelSpec, precision: str,
+                batch: int) -> tuple[Callable[[], object], float, dict[str, str]]:
+    """(a blocking call of the compiled classifier function on a random batch, its FLOPs per image, the XLA options
+    it was compiled with: the engine's choice, :mod:`jaxquba.engine.compile_options`)."""
     from converters.load import random_params
 
     params = random_params(spec)
     size = spec.data.input_size
     images = jnp.asarray(np.random.default_rng(0).random((batch, size, size, 3), np.float32))
-    apply = jax.jit(models.make_apply(spec, precision))
-    flops = (apply.lower(params, images).compile().cost_analysis() or {}).get("flops", float("nan"))
-    return (lambda: apply(params, images).block_until_ready()), flops / batch
+    apply, options = compile_options.compile_traced(jax.jit(models.make_apply(spec, precision)).trace(params, images))
+    flops = (apply.cost_analysis() or {}).get("flops", float("nan"))
+    return (lambda: apply(params, images).block_until_ready()), flops / batch, options
 
 
 def torch_forward(timm, spec: zoo.ModelSpec, batch: int, compiled: bool) -> Callable[[], object] | None:
@@ -106,8 +110,10 @@ def main(argv) -> None:
             print(f"  {name}: not registered yet, skipped")
             continue
         sides = {}
-        sides["jax32"], flops = jax_forward(spec, "fp32", FLAGS.batch)
-        sides["jax16"], _ = jax_forward(spec, "bf16", FLAGS.batch)
+        sides["jax32"], flops, options = jax_forward(spec, "fp32", FLAGS.batch)
+        sides["jax16"], _, _ = jax_forward(spec, "bf16", FLAGS.batch)
+        if options:
+            print(f"  {spec.name}: compiled with XLA options {options}")
         sides["eager"] = torch_forward(timm, spec, FLAGS.batch, compiled=False)
         if FLAGS.torch_compile and (compiled := torch_forward(timm, spec, FLAGS.batch, compiled=True)):
             sides["compiled"] = compiled

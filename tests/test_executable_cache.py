@@ -25,7 +25,7 @@ import pytest
 
 import engine_helpers as H
 from jaxquba import models, protocols, zoo
-from jaxquba.engine import Engine, ViewRequest, executable_cache
+from jaxquba.engine import Engine, ViewRequest, compile_options, executable_cache
 from jaxquba.views import registry
 from jaxquba.views.base import CLEAN
 
@@ -120,13 +120,17 @@ def test_second_checkpoint_loads_the_step_without_tracing_and_computes_what_a_co
     _, first, record, traces = first_run
     assert not record["from_executable_cache"] and traces > 0
     assert len(entries(cache)) == 1
+    # a program of dense convolutions: compiled without YNNPACK on CPU (jaxquba/engine/compile_options.py), and the
+    # entry says so when it is loaded
+    options = {compile_options.YNN_FUSION_TYPES: ""} if jax.default_backend() == "cpu" else {}
+    assert record["compiler_options"] == options
 
     second, record, traces = run(classifier(2), cache)  # other weights, same architecture
-    assert record["from_executable_cache"] and traces == 0
+    assert record["from_executable_cache"] and traces == 0 and record["compiler_options"] == options
     assert len(entries(cache)) == 1
 
     fresh, record, traces = run(classifier(2), None)  # no cache: traced and compiled anew
-    assert not record["from_executable_cache"] and traces > 0
+    assert not record["from_executable_cache"] and traces > 0 and record["compiler_options"] == options
     assert sorted(second) == sorted(fresh)
     for name in fresh:
         np.testing.assert_array_equal(second[name], fresh[name], err_msg=name)

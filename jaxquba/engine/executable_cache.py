@@ -27,7 +27,8 @@ A step this cache will hold is compiled with JAX's persistent cache off (:func:`
 cache serves is a deserialised one, and on XLA:CPU such an executable serialises without its compiled code.
 
 An entry is one file, ``<folder>/<sha256 of the key>.exe``, written atomically: a header line with the key (checked
-on load, so a hash collision is a miss) and the payload's SHA-256, the output tree, then the executable as JAX
+on load, so a hash collision is a miss), the XLA options the step was compiled with
+(:mod:`jaxquba.engine.compile_options`) and the payload's SHA-256, the output tree, then the executable as JAX
 serialises it (:mod:`jax.experimental.serialize_executable`: a pickle). The pickle is read by
 :class:`RestrictedUnpickler`, which admits only the classes a JAX executable is made of (:data:`ALLOWED_GLOBALS`).
 A truncated, corrupt or incompatible entry is a miss: the step is compiled and the entry rewritten.
@@ -56,7 +57,7 @@ from jaxquba.engine.heads import HEADS, ViewRequest
 from jaxquba.store import write_bytes_atomic
 from jaxquba.views import registry
 
-FORMAT = b"jaxquba-executable/1\n"
+FORMAT = b"jaxquba-executable/2\n"
 SUFFIX = ".exe"
 
 # Distributions whose code runs while a step is traced (their results become part of the program).
@@ -196,10 +197,11 @@ class ExecutableCache:
         text = json.dumps(key, sort_keys=True)
         return self.folder / (hashlib.sha256(text.encode()).hexdigest() + SUFFIX)
 
-    def load(self, key: dict[str, Any], args: Any, mesh: jax.sharding.Mesh) -> jax.stages.Compiled | None:
-        """The compiled step of ``key``, ready to call with arguments like ``args``; None where there is no entry
-        or it cannot be used (truncated, corrupt, refused by the restricted loader, made by another jax): the caller
-        compiles and stores it again."""
+    def load(self, key: dict[str, Any], args: Any,
+             mesh: jax.sharding.Mesh) -> tuple[jax.stages.Compiled, dict[str, str]] | None:
+        """The compiled step of ``key``, ready to call with arguments like ``args``, and the XLA options it was
+        compiled with; None where there is no entry or it cannot be used (truncated, corrupt, refused by the
+        restricted loader, made by another jax): the caller compiles and stores it again."""
         path = self.path(key)
         try:
             data = path.read_bytes()
@@ -215,14 +217,15 @@ class ExecutableCache:
                             type(e).__name__, e)
             return None
 
-    def compile_and_store(self, key: dict[str, Any], lowered: jax.stages.Lowered) -> jax.stages.Compiled:
-        """``lowered`` compiled afresh (:func:`compile_fresh`: the only executable that serialises whole) and
-        written under ``key``."""
-        compiled = compile_fresh(lowered)
-        self._store(key, compiled)
+    def compile_and_store(self, key: dict[str, Any], lowered: jax.stages.Lowered,
+                          compiler_options: dict[str, str] | None = None) -> jax.stages.Compiled:
+        """``lowered`` compiled afresh with ``compiler_options`` (:func:`compile_fresh`: the only executable that
+        serialises whole) and written under ``key``."""
+        compiled = compile_fresh(lowered, compiler_options)
+        self._store(key, compiled, compiler_options or {})
         return compiled
 
-    def _store(self, key: dict[str, Any], compiled: jax.stages.Compiled) -> None:
+    def _store(self, key: dict[str, Any], compiled: jax.stages.Compiled, compiler_options: dict[str, str]) -> None:
         """Writes ``compiled`` under ``key`` (atomically); a warning, nothing more, where it cannot be serialised or
         written (the run goes on: the cache only saves time)."""
         try:
@@ -231,7 +234,7 @@ class ExecutableCache:
         except Exception as e:
             logging.warning("executable cache: the step cannot be serialised (%s: %s); not cached", type(e).__name__, e)
             return
-        header = {"key": key, "out_tree_bytes": len(out_tree_bytes),
+        header = {"key": key, "compiler_options": compiler_options, "out_tree_bytes": len(out_tree_bytes),
                   "payload_sha256": hashlib.sha256(payload).hexdigest()}
         data = FORMAT + json.dumps(header, sort_keys=True).encode() + b"\n" + out_tree_bytes + payload
         try:
@@ -243,8 +246,9 @@ class ExecutableCache:
 _FRESH_COMPILE_LOCK = threading.Lock()
 
 
-def compile_fresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
-    """``lowered`` compiled by XLA, never loaded from JAX's persistent compilation cache.
+def compile_fresh(lowered: jax.stages.Lowered, compiler_options: dict[str, str] | None = None) -> jax.stages.Compiled:
+    """``lowered`` compiled by XLA (with ``compiler_options``), never loaded from JAX's persistent compilation
+    cache.
 
     Why: on a hit, JAX's persistent cache returns an executable it *deserialised*, and an XLA:CPU executable that was
     deserialised serialises again without the object code of its kernels (jaxlib 0.10.2: the fresh executable's
@@ -265,14 +269,15 @@ def compile_fresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
         jax.config.update("jax_enable_compilation_cache", False)
         jax_cache.reset_cache()
         try:
-            return lowered.compile()
+            return lowered.compile(compiler_options=compiler_options or None)
         finally:
             jax.config.update("jax_enable_compilation_cache", enabled)
             jax_cache.reset_cache()
 
 
-def _decode(data: bytes, key: dict[str, Any], args: Any, mesh: jax.sharding.Mesh) -> jax.stages.Compiled:
-    """An entry's bytes -> the loaded executable; raises on any defect."""
+def _decode(data: bytes, key: dict[str, Any], args: Any,
+            mesh: jax.sharding.Mesh) -> tuple[jax.stages.Compiled, dict[str, str]]:
+    """An entry's bytes -> the loaded executable and its compile options; raises on any defect."""
     if not data.startswith(FORMAT):
         raise ValueError("not an entry of this format")
     header_line, newline, rest = data[len(FORMAT):].partition(b"\n")
@@ -290,5 +295,5 @@ def _decode(data: bytes, key: dict[str, Any], args: Any, mesh: jax.sharding.Mesh
     # jax.experimental.serialize_executable.deserialize_and_load, with the restricted unpickler.
     unloaded, args_info_flat, no_kwargs = RestrictedUnpickler(io.BytesIO(payload), backend, devices).load()
     in_tree = jax.tree.structure((tuple(args), {}))
-    return jax.stages.Compiled(unloaded.load(), [], in_tree.unflatten(args_info_flat), out_tree,
-                               no_kwargs=no_kwargs)
+    return (jax.stages.Compiled(unloaded.load(), [], in_tree.unflatten(args_info_flat), out_tree,
+                                no_kwargs=no_kwargs), dict(header["compiler_options"]))

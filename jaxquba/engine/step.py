@@ -40,6 +40,7 @@ from jaxquba import protocols
 from jaxquba.errors import UserError
 from jaxquba.data.pipeline import HostBatch
 from jaxquba.data.sharding import process_shard
+from jaxquba.engine import compile_options
 from jaxquba.engine.executable_cache import ExecutableCache, step_key, uncacheable_reason
 from jaxquba.engine.heads import HEADS, HeadInputs, ViewRequest
 from jaxquba.models import Classifier
@@ -219,7 +220,8 @@ class Engine:
         self._steps: dict[tuple, Callable] = {}
         self._executables: dict[tuple, Callable] = {}  # (step, batch structure and shapes) -> its compiled program
         self.executable_cache = None if executable_cache is None else ExecutableCache(executable_cache)
-        # One record per compiled step: {"views", "image_size", "seconds", "from_executable_cache"}; seconds from the
+        # One record per compiled step: {"views", "image_size", "seconds", "from_executable_cache",
+        # "compiler_options" (:mod:`jaxquba.engine.compile_options`)}; seconds from the
         # step's first call to its program being ready (loaded from the executable cache; or traced, then compiled,
         # or loaded from JAX's persistent cache where the executable cache cannot hold the step), which is what a
         # user waits for before the first batch.
@@ -327,29 +329,34 @@ class Engine:
             status(f"compiling the step for {views} view{'s' if views > 1 else ''}")
         started = time.perf_counter()
         args = (self.params, batch)
-        key = executable = None
+        key = found = None
         try:
             if self.executable_cache is not None:
                 reason = uncacheable_reason(self.classifier, requests)
                 if reason is None:
                     key = step_key(self.classifier, requests, protocol=self.protocol, seed=self.seed, args=args,
                                    mesh=self.mesh)
-                    executable = self.executable_cache.load(key, args, self.mesh)
+                    found = self.executable_cache.load(key, args, self.mesh)
                 else:
                     logging.info("executable cache: not used for this step: %s", reason)
-            loaded = executable is not None
-            if not loaded:
-                lowered = step.lower(*args)
+            if found is not None:
+                executable, options = found
+            else:
+                traced = step.trace(*args)
+                options = compile_options.compiler_options(traced.jaxpr.jaxpr, self.mesh.devices.flat[0].platform)
+                if options:
+                    logging.info("compiling the step with XLA options %s (jaxquba.engine.compile_options)", options)
+                lowered = traced.lower()
                 if key is None:
-                    executable = lowered.compile()
+                    executable = lowered.compile(compiler_options=options or None)
                 else:  # compiled afresh, not taken from JAX's persistent cache: see compile_fresh
-                    executable = self.executable_cache.compile_and_store(key, lowered)
+                    executable = self.executable_cache.compile_and_store(key, lowered, options)
         finally:
             if status is not None:
                 status(None)
         self.compile_seconds.append({"views": views, "image_size": size,
                                      "seconds": round(time.perf_counter() - started, 3),
-                                     "from_executable_cache": loaded})
+                                     "from_executable_cache": found is not None, "compiler_options": options})
         if self.memory_limit_bytes:
             param_bytes = sum(leaf.addressable_shards[0].data.nbytes for leaf in jax.tree.leaves(self.params))
             check_step_memory(executable.memory_analysis(), limit_bytes=self.memory_limit_bytes,

@@ -1,0 +1,126 @@
+"""Per-program XLA options (jaxquba/engine/compile_options.py): the FLOP count they are chosen by, the choice, and
+its effect on the compiled CPU program.
+
+The FLOP counts are exact (integers well inside float64), so they are compared for equality.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxquba import models, zoo
+from jaxquba.engine import compile_options as co
+from jaxquba.models import layers
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def conv3x3(x, k):
+    return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC)
+
+
+def jaxpr_of(fn, *shapes):
+    return jax.make_jaxpr(fn)(*(jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes)).jaxpr
+
+
+def test_flops_of_a_spatial_convolution_a_matrix_product_and_a_pointwise_convolution():
+    x, k3, k1, w = (2, 8, 8, 4), (3, 3, 4, 5), (1, 1, 4, 6), (4, 6)
+    conv_flops = 2 * (2 * 8 * 8 * 5) * 9 * 4
+    assert co.matmul_flops(jaxpr_of(conv3x3, x, k3)) == (conv_flops, conv_flops)
+    dot_flops = 2 * (2 * 8 * 8 * 6) * 4
+    assert co.matmul_flops(jaxpr_of(lambda x, w: x @ w, x, w)) == (0, dot_flops)
+    pointwise = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=NHWC),
+                         x, k1)
+    assert co.matmul_flops(pointwise) == (0, dot_flops)  # a 1x1 window is a matrix product
+    both = jaxpr_of(lambda x, k, w: conv3x3(x, k).sum() + (x @ w).sum(), x, k3, w)
+    assert co.matmul_flops(both) == (conv_flops, conv_flops + dot_flops)
+    assert co.spatial_convolution_share(both) == conv_flops / (conv_flops + dot_flops)
+    assert co.spatial_convolution_share(jaxpr_of(jnp.sin, x)) == 0.0
+
+
+def test_kernel_layout_sets_the_counted_input_features():
+    x = (1, 6, 6, 3)
+    oihw = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (2, 2), "SAME", dimension_numbers=(
+        "NHWC", "OIHW", "NHWC")), x, (7, 3, 3, 3))
+    assert co.matmul_flops(oihw) == (2 * (1 * 3 * 3 * 7) * 9 * 3,) * 2
+
+
+def test_a_grouped_convolution_counts_the_input_features_of_its_group():
+    grouped = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC,
+                                                                feature_group_count=4), (2, 8, 8, 8), (3, 3, 2, 8))
+    assert co.matmul_flops(grouped) == (2 * (2 * 8 * 8 * 8) * 9 * 2,) * 2
+
+
+def test_a_platform_dependent_layer_counts_the_platforms_own_branch():
+    """The depthwise layer is shifted slices on CPU (no convolution) and a grouped convolution elsewhere."""
+    shapes = (2, 8, 8, 4), (3, 3, 1, 4)
+    jaxpr = jaxpr_of(lambda x, k: layers.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))), *shapes)
+    assert co.matmul_flops(jaxpr, "cpu") == (0, 0)
+    assert co.matmul_flops(jaxpr, "gpu") == (2 * (2 * 8 * 8 * 4) * 9,) * 2
+
+
+def test_a_scan_body_counts_once_per_step_and_a_gradient_counts_its_transposed_convolutions():
+    x, k = (1, 8, 8, 4), (3, 3, 4, 4)
+    once = co.matmul_flops(jaxpr_of(conv3x3, x, k))[0]
+
+    def three_times(x, k):
+        return jax.lax.scan(lambda c, _: (conv3x3(c, k), None), x, None, length=3)[0]
+
+    assert co.matmul_flops(jaxpr_of(three_times, x, k)) == (3 * once, 3 * once)
+    gradient = jaxpr_of(jax.grad(lambda x, k: conv3x3(x, k).sum()), x, k)
+    assert co.matmul_flops(gradient) == (2 * once, 2 * once)  # the forward's and the input gradient's convolutions
+
+
+def test_the_choice_on_cpu_other_platforms_and_under_the_users_xla_flags(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    convolutions = jaxpr_of(lambda x, k: conv3x3(x, k) @ jnp.ones((5, 5)), (2, 8, 8, 4), (3, 3, 4, 5))
+    products = jaxpr_of(lambda x, w: x @ w @ w.T @ w, (64, 32), (32, 32))
+    assert co.compiler_options(convolutions, "cpu") == {co.YNN_FUSION_TYPES: ""}
+    assert co.compiler_options(convolutions, "gpu") == {}
+    assert co.compiler_options(products, "cpu") == {}
+    monkeypatch.setenv("XLA_FLAGS", f"--{co.YNN_FUSION_TYPES}=LIBRARY_FUSION_TYPE_DOT")
+    assert co.compiler_options(convolutions, "cpu") == {}
+
+
+def _shape_jaxpr(name: str):
+    """The forward of a registered model at batch 2, traced from parameter shapes alone (no weights drawn)."""
+    from converters.load import expected_params
+    spec = zoo.get(name)
+    params = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32), expected_params(spec))
+    size = spec.data.input_size
+    images = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+    return jax.jit(models.make_apply(spec, "fp32")).trace(params, images).jaxpr.jaxpr
+
+
+@pytest.mark.parametrize("name, switched", [("resnet50", True), ("vgg11", True), ("regnety_004", True),
+                                            ("resnext50_32x4d", False), ("convnext_tiny", False),
+                                            ("vit_base_patch16_224", False), ("tf_efficientnet_lite0", False)])
+def test_which_registered_models_compile_without_ynnpack_on_cpu(monkeypatch, name, switched):
+    """Spatial convolutions carry ~48% of ResNet-50's FLOPs, nearly all of VGG's, ~14% of RegNetY-400MF's (grouped),
+    ~8% of ResNeXt-50's, ~4% of ConvNeXt-T's (its stem and downsampling), <1% of ViT's (the patch embedding) and
+    none of lite0's on CPU (its stem is a matrix product there)."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    options = co.compiler_options(_shape_jaxpr(name), "cpu")
+    assert options == ({co.YNN_FUSION_TYPES: ""} if switched else {})
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options concern XLA:CPU")
+def test_the_option_keeps_convolutions_out_of_ynnpack_and_computes_the_same_values(monkeypatch):
+    """Compiled with the options, the program has no YNNPACK fusion and gives the default program's values up to the
+    summation order: float32 sums of 9*64 products of unit-scale terms, so 1e-4 absolute is ~30 ulps of the
+    output's magnitude (~10)."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 16, 16, 64)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 64, 64)) / 24, jnp.float32)
+    fn = jax.jit(lambda x, k: conv3x3(jax.nn.relu(x), k))
+    compiled, options = co.compile_traced(fn.trace(x, k), "cpu")
+    assert options == {co.YNN_FUSION_TYPES: ""}
+    assert "__ynn_fusion" not in compiled.as_text()
+    default = fn.lower(x, k).compile()
+    if "__ynn_fusion" not in default.as_text():
+        pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
+    np.testing.assert_allclose(np.asarray(compiled(x, k)), np.asarray(default(x, k)), rtol=0, atol=1e-4)
