@@ -1,4 +1,5 @@
-"""XLA compile options chosen per program: on CPU, whether YNNPACK or XLA's own kernels run the convolutions.
+"""XLA compile options chosen per program: on CPU, whether YNNPACK or XLA's own kernels run the convolutions
+and matrix products.
 
 XLA:CPU (jaxlib 0.10) hands matrix products, convolutions and the elementwise work around them to YNNPACK by
 default. YNNPACK's spatial convolutions, dense or grouped, are slow at the shapes of ImageNet CNNs, and its fusions
@@ -19,24 +20,39 @@ share of the model's matmul FLOPs in spatial convolutions (2-core CPU, 2026-12-0
     ResNeXt-50     0.08   771 -> 736 ms      ConvNeXt-T     0.04   480 -> 496 ms
     ViT-B/16       0.01  1424 -> 1444 ms     lite0          0.00  58.4 -> 58.9 ms (no convolution on CPU)
 
-Grouped convolutions (RegNet's) gain most. Hence the rule, which takes every gain above 5% and costs LeViT-256
-3%: a CPU program whose spatial convolutions (a window larger than 1x1) carry at least
-:data:`SPATIAL_CONVOLUTION_SHARE` of its convolution and matrix-product FLOPs compiles with YNNPACK's fusions off;
-any other program, and any program on another platform, keeps XLA's defaults. Both run the same sums in another
-order (ResNet-50's logits move by at most 4e-6). A user's own ``XLA_FLAGS`` setting of the option wins.
+Grouped convolutions (RegNet's) gain most.
+
+YNNPACK also runs a matrix product with batch dimensions on one thread: attention's 384 products of 197x64 by
+64x197 (ViT-B/16, batch 32) take 25 ms on one core or two, XLA's Eigen product 18.6 ms on two (23.8 on one) and
+PyTorch 15.0 (30.0 on one); with more cores the loss grows. Where such products carry enough of the work, Eigen
+wins overall. Forward, both programs in one process, with the share of the FLOPs in batched products (for a plain
+ViT with T tokens and width D it is T / (T + 6D)), at batch 32 (the app's default) and 8 (2026-12-06):
+
+    CaiT-XXS24   0.140  1741 -> 1294 ms,  407 -> 313 ms    CrossViT-9+ 0.147  1164 -> 986 ms,  238 -> 222 ms
+    DeiT-S/16    0.078  1761 -> 1674 ms,  421 -> 410 ms    ViT-B/16    0.041  6287 -> 5963 ms, 1460 -> 1462 ms
+    Swin-T       0.031  1867 -> 2037 ms,  462 -> 482 ms    DaViT-T     0.026  1821 -> 1846 ms
+    CoaT-Lite-T  0.014   929 -> 1035 ms                    CLIP ViT-B/32 0.010  1476 -> 1475 ms
+
+Hence the rule: a CPU program whose spatial convolutions (a window larger than 1x1) carry at least
+:data:`SPATIAL_CONVOLUTION_SHARE` of its convolution and matrix-product FLOPs, or whose batched products carry at
+least :data:`BATCHED_PRODUCT_SHARE`, compiles with YNNPACK's fusions off. It takes every gain above 5% and costs
+LeViT-256 3% (and ViT-B/16 at batch 8 nothing); any other program, and any program on another platform, keeps
+XLA's defaults. Both run the same sums in another order (ResNet-50's logits move by at most 4e-6). A user's own
+``XLA_FLAGS`` setting of the option wins.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from jax.extend import core as jex_core
 
 YNN_FUSION_TYPES = "xla_cpu_experimental_ynn_fusion_type"
 SPATIAL_CONVOLUTION_SHARE = 0.1
+BATCHED_PRODUCT_SHARE = 0.035
 
 
 def _sub_jaxprs(value: Any):
@@ -60,26 +76,45 @@ def _branch_for(platform: str, branches, branches_platforms) -> Any:
     return default
 
 
-def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> tuple[float, float]:
-    """(FLOPs of spatial convolutions, FLOPs of all convolutions and matrix products) of ``jaxpr`` as it
-    runs on ``platform``: a platform-dependent branch counts as the platform's own branch, another cond as its
-    costliest branch, a scan's body ``length`` times, a while loop's body once (its trip count is data)."""
-    spatial = total = 0.0
+class MatmulFlops(NamedTuple):
+    """FLOPs of a program's convolutions and matrix products, and of the two kinds the CPU choice looks at."""
+
+    spatial_convolution: float  # convolutions whose window is larger than 1x1, dense or grouped
+    batched_product: float  # matrix products with batch dimensions (attention's two products)
+    total: float  # every convolution and matrix product
+
+    def __add__(self, other: "MatmulFlops") -> "MatmulFlops":
+        return MatmulFlops(*(a + b for a, b in zip(self, other)))
+
+    def times(self, count: int) -> "MatmulFlops":
+        return MatmulFlops(*(count * a for a in self))
+
+    def share(self, part: float) -> float:
+        """``part`` as a fraction of :attr:`total` (0 for a program without products)."""
+        return part / self.total if self.total else 0.0
+
+
+NO_FLOPS = MatmulFlops(0.0, 0.0, 0.0)
+
+
+def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> MatmulFlops:
+    """The convolution and matrix-product FLOPs of ``jaxpr`` as it runs on ``platform``: a platform-dependent branch
+    counts as the platform's own branch, another cond as its costliest branch, a scan's body ``length`` times, a
+    while loop's body once (its trip count is data)."""
+    flops = NO_FLOPS
     for eqn in jaxpr.eqns:
         name, params = eqn.primitive.name, eqn.params
         if name == "conv_general_dilated":
-            lhs, rhs = (v.aval for v in eqn.invars)
-            out = eqn.outvars[0].aval
+            rhs = eqn.invars[1].aval
             rhs_spec = params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial)
             window = math.prod(rhs.shape[d] for d in rhs_spec[2:])
-            flops = 2.0 * math.prod(out.shape) * window * rhs.shape[rhs_spec[1]]  # in features per group
-            total += flops
-            if window > 1:
-                spatial += flops
+            count = 2.0 * math.prod(eqn.outvars[0].aval.shape) * window * rhs.shape[rhs_spec[1]]  # per group
+            flops += MatmulFlops(count if window > 1 else 0.0, 0.0, count)
         elif name == "dot_general":
             lhs = eqn.invars[0].aval
-            (contracting, _), _ = params["dimension_numbers"]
-            total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs.shape[d] for d in contracting)
+            (contracting, _), (batch, _) = params["dimension_numbers"]
+            count = 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs.shape[d] for d in contracting)
+            flops += MatmulFlops(0.0, count if batch else 0.0, count)
         elif name == "cond":
             branches = [b.jaxpr for b in params["branches"]]
             if params.get("branches_platforms"):
@@ -87,28 +122,23 @@ def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> tuple[float, f
                 branches = [] if chosen is None else [chosen]
             counts = [matmul_flops(b, platform) for b in branches]
             if counts:
-                d, t = max(counts, key=lambda c: c[1])
-                spatial, total = spatial + d, total + t
+                flops += max(counts, key=lambda c: c.total)
         else:
             times = params.get("length", 1) if name == "scan" else 1
             for sub in _sub_jaxprs(list(params.values())):
-                d, t = matmul_flops(sub, platform)
-                spatial, total = spatial + times * d, total + times * t
-    return spatial, total
-
-
-def spatial_convolution_share(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> float:
-    """The fraction of ``jaxpr``'s convolution and matrix-product FLOPs in spatial convolutions (0 without any)."""
-    spatial, total = matmul_flops(jaxpr, platform)
-    return spatial / total if total else 0.0
+                flops += matmul_flops(sub, platform).times(times)
+    return flops
 
 
 def compiler_options(jaxpr: jex_core.Jaxpr, platform: str) -> dict[str, str]:
     """XLA options to compile ``jaxpr`` with on ``platform`` (see the module docstring): on CPU, YNNPACK's fusions
-    off for a program of spatial convolutions, unless ``XLA_FLAGS`` already sets them; otherwise none."""
+    off for a program of spatial convolutions or of batched matrix products, unless ``XLA_FLAGS`` already sets
+    them; otherwise none."""
     if platform != "cpu" or YNN_FUSION_TYPES in os.environ.get("XLA_FLAGS", ""):
         return {}
-    if spatial_convolution_share(jaxpr, platform) >= SPATIAL_CONVOLUTION_SHARE:
+    flops = matmul_flops(jaxpr, platform)
+    if (flops.share(flops.spatial_convolution) >= SPATIAL_CONVOLUTION_SHARE
+            or flops.share(flops.batched_product) >= BATCHED_PRODUCT_SHARE):
         return {YNN_FUSION_TYPES: ""}
     return {}
 
