@@ -147,3 +147,23 @@ def test_the_option_keeps_convolutions_out_of_ynnpack_and_computes_the_same_valu
     if "__ynn_fusion" not in default.as_text():
         pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
     np.testing.assert_allclose(np.asarray(compiled(x, k)), np.asarray(default(x, k)), rtol=0, atol=1e-4)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options concern XLA:CPU")
+def test_attention_compiled_without_ynnpack_computes_the_same_values(monkeypatch):
+    """An attention block (all of its products batched) compiles without YNNPACK and gives the default program's
+    values up to the summation order. Logits are sums of 16 products scaled by 1/4 (magnitude up to ~4), so another
+    order moves each by at most 16 float32 roundings, ~4e-6; the softmax passes that on to outputs that are
+    averages of unit-scale values as about as much. 1e-5 absolute sits above that bound (measured: 3.6e-7)."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    rng = np.random.default_rng(0)
+    q, k, v = (jnp.asarray(rng.standard_normal((2, 50, 4, 16)), jnp.float32) for _ in range(3))
+    fn = jax.jit(layers.dot_product_attention)
+    compiled, options = co.compile_traced(fn.trace(q, k, v), "cpu")
+    assert options == {co.YNN_FUSION_TYPES: ""}
+    assert "__ynn_fusion" not in compiled.as_text()
+    default = fn.lower(q, k, v).compile()
+    if "__ynn_fusion" not in default.as_text():
+        pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
+    got, want = np.asarray(compiled(q, k, v)), np.asarray(default(q, k, v))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
