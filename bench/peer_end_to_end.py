@@ -23,9 +23,11 @@ CenterCrop(224), ``imagecorruptions`` 1.1.2 (numpy's RNG seeded per corruption a
 JPEG at quality 85. The peer reads these files; jaxquba computes its release-style views on the device (its default,
 ``--quba_imagenet_c=views``: independent random draws, so the noise-type corruptions differ by sampling), and, as a
 check, also reads the same files (``--quba_imagenet_c=WORK/imagenet-c``). ``--corruption_photos N`` (a time
-limit: the peer's C-Rob is 7,500 forwards, under an hour only on an idle CPU) gives the peer and jaxquba's file run
-the files of the first N of the photos only (``WORK/first<N>/imagenet-c``, links); C-Rob's denominator stays the
-clean accuracy on all of them on both sides, and jaxquba's on-device views still cover every photo.
+limit: the peer's C-Rob is 7,500 forwards, and imagecorruptions makes the 7,500 files at up to a second each)
+makes the files of the first N of the photos only and gives the peer and jaxquba's file run those
+(``WORK/first<N>/imagenet-c``, links; each file is the same whatever N, since the photos are corrupted in order from
+one seed per corruption and severity); C-Rob's denominator stays the clean accuracy on all of them on both sides,
+and jaxquba's on-device views still cover every photo.
 
 The peer's side runs the peer's metric functions from its ``helper/benchmarks.py`` in the order of its
 ``eval.benchmark`` (accuracy; PGD then FGSM; C-Rob; ACE and ECE; prediction and confidence balance), on CPU with
@@ -231,8 +233,17 @@ def peer_lite0(StandardModel):
     return StandardModel(model=model, model_name=MODEL, transform=transform)
 
 
-def run_peer(peer: Path, data_root: Path, val: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """(values, seconds per dimension) of the peer's code; its ImageNet-C is ``data_root/imagenet-c``."""
+def run_peer(peer: Path, data_root: Path, val: Path,
+             wrapper_in_eval_mode: bool) -> tuple[dict[str, float], dict[str, float], bool]:
+    """(values, seconds per dimension, whether the network was left in training mode by the attacks) of the peer's
+    code; its ImageNet-C is ``data_root/imagenet-c``.
+
+    As ``eval.benchmark`` runs it (``wrapper_in_eval_mode`` False), ``model.eval()`` reaches the network but not the
+    peer's wrapper, whose ``training`` flag keeps nn.Module's default, True. torchattacks reads that flag: each attack
+    call switches the wrapper to eval and, at its end, back to train, and the wrapper passes ``train()`` on to the
+    network. From the first attacked batch on, every later forward runs in training mode: batch-statistics batch
+    norm (which also moves the running statistics) and active dropout. ``wrapper_in_eval_mode`` sets the wrapper's
+    own flag to eval as well (``torch.nn.Module.train(wrapper, False)``), so that nothing leaves eval mode."""
     import random
 
     import torch
@@ -243,6 +254,8 @@ def run_peer(peer: Path, data_root: Path, val: Path) -> tuple[dict[str, float], 
     model = peer_lite0(StandardModel)
     model.to("cpu")
     model.eval()
+    if wrapper_in_eval_mode:
+        torch.nn.Module.train(model, False)
     args = types.SimpleNamespace(device="cpu", batch_size=BATCH, num_workers=0, num_classes=1000)
     random.seed(0)
     np.random.seed(0)
@@ -264,6 +277,7 @@ def run_peer(peer: Path, data_root: Path, val: Path) -> tuple[dict[str, float], 
     values["fgsm_rel"] = timed("adversarial_fgsm", lambda: bench.test_adversarial_robustness(
         model=model, dataloader=loader, device="cpu", attack="FGSM"))
     seconds["adversarial"] += seconds.pop("adversarial_fgsm")
+    left_training = model.model.training
     values["adv_rob"] = float(gmean([values["pgd_rel"], values["fgsm_rel"]]))
     with torch.no_grad():
         values["c_rob"] = float(timed("corruption", lambda: bench.test_c_robustness(model, loader, args)))
@@ -276,7 +290,7 @@ def run_peer(peer: Path, data_root: Path, val: Path) -> tuple[dict[str, float], 
         values["fair_conf"] = timed("class_balance_conf", lambda: bench.test_fair_confidence(model, loader, "cpu"))
         seconds["class_balance"] += seconds.pop("class_balance_conf")
         values["class_balance"] = float(gmean([values["fair_conf"], values["fair_pred"]]))
-    return values, seconds
+    return values, seconds, left_training
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -306,7 +320,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", type=Path, required=True, help="checkout of visinf/beyond-accuracy (scratch)")
     parser.add_argument("--work", type=Path, required=True, help="scratch folder for the photos and release files")
-    parser.add_argument("--make_files_only", action="store_true", help="make the photos' folders and stop")
+    parser.add_argument("--make_files_only", action="store_true", help="make the photos' folders and files, and stop")
     parser.add_argument("--corruption_photos", type=int, default=PHOTOS,
                         help="the peer's C-Rob (and jaxquba's from the same files) on the first N photos only")
     args = parser.parse_args()
@@ -315,7 +329,7 @@ def main() -> None:
     peer, work = args.peer.resolve(), args.work.resolve()
     rows = chosen_photos(PHOTOS)
     val = make_validation_folder(work, rows)
-    release_root = make_release_files(work, rows)
+    release_root = make_release_files(work, rows[:args.corruption_photos])  # the photos the peer's C-Rob reads
     if args.make_files_only:
         return
     data_root = work
@@ -324,8 +338,9 @@ def main() -> None:
 
     load_start = os.getloadavg()
     started = time.perf_counter()
-    peer_values, peer_seconds = run_peer(peer, data_root, val)
+    peer_values, peer_seconds, left_training = run_peer(peer, data_root, val, wrapper_in_eval_mode=False)
     peer_wall = time.perf_counter() - started
+    peer_eval, _, eval_left_training = run_peer(peer, data_root, val, wrapper_in_eval_mode=True)
     ours, ours_wall, ours_compile = run_jaxquba(
         work, val, "accuracy,calibration,class_balance,adversarial,corruption", "views", "views")
     files, files_wall, files_compile = run_jaxquba(work, val, "corruption", str(data_root / "imagenet-c"), "files")
@@ -339,19 +354,23 @@ def main() -> None:
           f"and {load_end[0]:.1f} at the end; peer on torch (CPU), jaxquba on XLA:CPU; batch {BATCH}; quba_paper.\n")
     print(f"C-Rob: the peer and jaxquba's file run read the release-style files of {args.corruption_photos} of the "
           f"{PHOTOS} photos; jaxquba's views cover all {PHOTOS}.\n")
-    print("| value | peer (visinf/beyond-accuracy) | jaxquba, on-device views | jaxquba, the peer's files |")
-    print("|---|---:|---:|---:|")
+    print(f"The peer as `eval.benchmark` runs it: the network left in training mode by the attacks: {left_training}; "
+          f"with its wrapper in eval mode too: {eval_left_training} (see run_peer).\n")
+    print("| value | peer (visinf/beyond-accuracy), as eval.benchmark runs it | peer, wrapper in eval mode | "
+          "jaxquba, on-device views | jaxquba, the peer's files |")
+    print("|---|---:|---:|---:|---:|")
     names = [("top1", "Acc (top-1)"), ("ece", "ECE (15 bins)"), ("ace", "ACE (15 bins)"), ("cal_err", "Cal. Err."),
              ("fair_pred", "1 - std of class accuracies"), ("fair_conf", "1 - mean class confidence std"),
              ("class_balance", "Class Balance"), ("fgsm_rel", "FGSM acc / clean"), ("pgd_rel", "PGD-10 acc / clean"),
              ("adv_rob", "Adv. Rob."), ("c_rob", "C-Rob.")]
     for key, label in names:
         cell = f"{files[key]:.4f}" if key in files and key.startswith("c_rob") else ""
-        print(f"| {label} | {peer_values[key]:.4f} | {ours[key]:.4f} | {cell} |")
+        print(f"| {label} | {peer_values[key]:.4f} | {peer_eval[key]:.4f} | {ours[key]:.4f} | {cell} |")
     print("\n| wall time, s | peer | jaxquba |\n|---|---:|---:|")
     for key in ("import and model", "accuracy", "adversarial", "corruption", "calibration", "class_balance"):
         print(f"| peer: {key} | {peer_seconds[key]:.1f} | |")
-    print(f"| all five dimensions, one process | {peer_wall:.1f} | {ours_wall:.1f} (of which compiling "
+    print(f"| all five dimensions, one process (the peer as eval.benchmark runs it) | {peer_wall:.1f} | "
+          f"{ours_wall:.1f} (of which compiling "
           f"{ours_compile:.1f}) |")
     print(f"| jaxquba: corruption from the peer's files (a second process) | | {files_wall:.1f} (compiling "
           f"{files_compile:.1f}) |")

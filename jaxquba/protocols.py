@@ -10,6 +10,13 @@ Every result carries the protocol that produced it (its name and version are par
   logits downstream (a second softmax in calibration and class balance, cross-entropy on probabilities in attacks);
   SigLIP's wrapper returned per-class sigmoids (``ModelSpec.output == 'sigmoid_probs'``), treated the same way.
 * ``pixel``: the corrected protocol: epsilon in pixel space, and every model's raw logits used once.
+
+Both evaluate every dimension in eval mode. The peer's harness does so only where the attacks do not run before the
+other dimensions in one process: its model wrapper overrides ``eval()`` without clearing its own ``training`` flag,
+torchattacks restores the mode that flag reports after each attack, and so the network runs in training mode (batch
+statistics over shuffled batches, active dropout) from the first attacked batch on, through C-Rob, OOD, calibration
+and class balance, until object focus calls ``eval()`` again. That cannot be reproduced deterministically and is not;
+``bench/peer_end_to_end.py`` runs the peer both ways (bench/RESULTS.md: in eval mode its values equal jaxquba's).
 """
 
 from __future__ import annotations
