@@ -329,12 +329,13 @@ def main() -> None:
     peer, work = args.peer.resolve(), args.work.resolve()
     rows = chosen_photos(PHOTOS)
     val = make_validation_folder(work, rows)
-    release_root = make_release_files(work, rows[:args.corruption_photos])  # the photos the peer's C-Rob reads
+    corrupted_rows = rows[:args.corruption_photos]  # the photos whose release files the peer's C-Rob reads
+    release_root = make_release_files(work, corrupted_rows)
     if args.make_files_only:
         return
     data_root = work
     if args.corruption_photos < PHOTOS:
-        data_root = release_subset(release_root, work, rows[:args.corruption_photos])
+        data_root = release_subset(release_root, work, corrupted_rows)
 
     load_start = os.getloadavg()
     started = time.perf_counter()
@@ -370,8 +371,7 @@ def main() -> None:
     for key in ("import and model", "accuracy", "adversarial", "corruption", "calibration", "class_balance"):
         print(f"| peer: {key} | {peer_seconds[key]:.1f} | |")
     print(f"| all five dimensions, one process (the peer as eval.benchmark runs it) | {peer_wall:.1f} | "
-          f"{ours_wall:.1f} (of which compiling "
-          f"{ours_compile:.1f}) |")
+          f"{ours_wall:.1f} (of which compiling {ours_compile:.1f}) |")
     print(f"| jaxquba: corruption from the peer's files (a second process) | | {files_wall:.1f} (compiling "
           f"{files_compile:.1f}) |")
     print(f"\nRatio peer / jaxquba wall time (all five dimensions): {peer_wall / ours_wall:.2f}x.")

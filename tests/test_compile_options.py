@@ -130,6 +130,19 @@ def test_which_registered_models_compile_without_ynnpack_on_cpu(monkeypatch, nam
     assert options == ({co.YNN_FUSION_TYPES: ""} if switched else {})
 
 
+def _without_and_with_ynnpack(fn, *args):
+    """``fn``'s values compiled with the engine's options (asserted to turn YNNPACK off and to leave no YNNPACK
+    fusion) and compiled with XLA's defaults; skips where the default program has no YNNPACK fusion either."""
+    jitted = jax.jit(fn)
+    compiled, options = co.compile_traced(jitted.trace(*args), "cpu")
+    assert options == {co.YNN_FUSION_TYPES: ""}
+    assert "__ynn_fusion" not in compiled.as_text()
+    default = jitted.lower(*args).compile()
+    if "__ynn_fusion" not in default.as_text():
+        pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
+    return np.asarray(compiled(*args)), np.asarray(default(*args))
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options concern XLA:CPU")
 def test_the_option_keeps_convolutions_out_of_ynnpack_and_computes_the_same_values(monkeypatch):
     """Compiled with the options, the program has no YNNPACK fusion and gives the default program's values up to the
@@ -139,14 +152,8 @@ def test_the_option_keeps_convolutions_out_of_ynnpack_and_computes_the_same_valu
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((2, 16, 16, 64)), jnp.float32)
     k = jnp.asarray(rng.standard_normal((3, 3, 64, 64)) / 24, jnp.float32)
-    fn = jax.jit(lambda x, k: conv3x3(jax.nn.relu(x), k))
-    compiled, options = co.compile_traced(fn.trace(x, k), "cpu")
-    assert options == {co.YNN_FUSION_TYPES: ""}
-    assert "__ynn_fusion" not in compiled.as_text()
-    default = fn.lower(x, k).compile()
-    if "__ynn_fusion" not in default.as_text():
-        pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
-    np.testing.assert_allclose(np.asarray(compiled(x, k)), np.asarray(default(x, k)), rtol=0, atol=1e-4)
+    got, want = _without_and_with_ynnpack(lambda x, k: conv3x3(jax.nn.relu(x), k), x, k)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options concern XLA:CPU")
@@ -158,12 +165,5 @@ def test_attention_compiled_without_ynnpack_computes_the_same_values(monkeypatch
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     rng = np.random.default_rng(0)
     q, k, v = (jnp.asarray(rng.standard_normal((2, 50, 4, 16)), jnp.float32) for _ in range(3))
-    fn = jax.jit(layers.dot_product_attention)
-    compiled, options = co.compile_traced(fn.trace(q, k, v), "cpu")
-    assert options == {co.YNN_FUSION_TYPES: ""}
-    assert "__ynn_fusion" not in compiled.as_text()
-    default = fn.lower(q, k, v).compile()
-    if "__ynn_fusion" not in default.as_text():
-        pytest.skip("this jaxlib's default CPU program has no YNNPACK fusion: the option changes nothing here")
-    got, want = np.asarray(compiled(q, k, v)), np.asarray(default(q, k, v))
+    got, want = _without_and_with_ynnpack(layers.dot_product_attention, q, k, v)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
