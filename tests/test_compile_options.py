@@ -29,15 +29,15 @@ def jaxpr_of(fn, *shapes):
 def test_flops_of_a_spatial_convolution_a_matrix_product_and_a_pointwise_convolution():
     x, k3, k1, w = (2, 8, 8, 4), (3, 3, 4, 5), (1, 1, 4, 6), (4, 6)
     conv_flops = 2 * (2 * 8 * 8 * 5) * 9 * 4
-    assert co.matmul_flops(jaxpr_of(conv3x3, x, k3)) == (conv_flops, 0, conv_flops)
+    assert co.matmul_flops(jaxpr_of(conv3x3, x, k3)) == (conv_flops, 0, conv_flops, 0)
     dot_flops = 2 * (2 * 8 * 8 * 6) * 4
-    assert co.matmul_flops(jaxpr_of(lambda x, w: x @ w, x, w)) == (0, 0, dot_flops)
+    assert co.matmul_flops(jaxpr_of(lambda x, w: x @ w, x, w)) == (0, 0, dot_flops, 0)
     pointwise = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=NHWC),
                          x, k1)
-    assert co.matmul_flops(pointwise) == (0, 0, dot_flops)  # a 1x1 window is a matrix product
+    assert co.matmul_flops(pointwise) == (0, 0, dot_flops, 0)  # a 1x1 window is a matrix product
     both = jaxpr_of(lambda x, k, w: conv3x3(x, k).sum() + (x @ w).sum(), x, k3, w)
     flops = co.matmul_flops(both)
-    assert flops == (conv_flops, 0, conv_flops + dot_flops)
+    assert flops == (conv_flops, 0, conv_flops + dot_flops, 0)
     assert flops.share(flops.spatial_convolution) == conv_flops / (conv_flops + dot_flops)
     assert co.matmul_flops(jaxpr_of(jnp.sin, x)) == co.NO_FLOPS
     assert co.NO_FLOPS.share(0.0) == 0.0
@@ -49,9 +49,9 @@ def test_a_matrix_product_with_batch_dimensions_counts_as_batched():
     q, w = (2, 3, 5, 4), (4, 6)
     logits = 2 * (2 * 3 * 5 * 5) * 4
     attention = jaxpr_of(lambda q: jnp.einsum("bhqd,bhkd->bhqk", q, q), q)
-    assert co.matmul_flops(attention) == (0, logits, logits)
+    assert co.matmul_flops(attention) == (0, logits, logits, 0)
     dense = 2 * (2 * 3 * 5 * 6) * 4
-    assert co.matmul_flops(jaxpr_of(lambda q, w: q @ w, q, w)) == (0, 0, dense)
+    assert co.matmul_flops(jaxpr_of(lambda q, w: q @ w, q, w)) == (0, 0, dense, 0)
 
 
 def test_kernel_layout_sets_the_counted_input_features():
@@ -59,23 +59,27 @@ def test_kernel_layout_sets_the_counted_input_features():
     oihw = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (2, 2), "SAME", dimension_numbers=(
         "NHWC", "OIHW", "NHWC")), x, (7, 3, 3, 3))
     flops = 2 * (1 * 3 * 3 * 7) * 9 * 3
-    assert co.matmul_flops(oihw) == (flops, 0, flops)
+    assert co.matmul_flops(oihw) == (flops, 0, flops, 0)
 
 
 def test_a_grouped_convolution_counts_the_input_features_of_its_group():
     grouped = jaxpr_of(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC,
                                                                 feature_group_count=4), (2, 8, 8, 8), (3, 3, 2, 8))
     flops = 2 * (2 * 8 * 8 * 8) * 9 * 2
-    assert co.matmul_flops(grouped) == (flops, 0, flops)
+    assert co.matmul_flops(grouped) == (flops, 0, flops, 0)
 
 
 def test_a_platform_dependent_layer_counts_the_platforms_own_branch():
-    """The depthwise layer is shifted slices on CPU (no convolution) and a grouped convolution elsewhere."""
+    """The depthwise layer is shifted slices on CPU (no convolution, but its FLOPs count as depthwise) and a
+    grouped convolution elsewhere."""
     shapes = (2, 8, 8, 4), (3, 3, 1, 4)
     jaxpr = jaxpr_of(lambda x, k: layers.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))), *shapes)
-    assert co.matmul_flops(jaxpr, "cpu") == co.NO_FLOPS
-    gpu = 2 * (2 * 8 * 8 * 4) * 9
-    assert co.matmul_flops(jaxpr, "gpu") == (gpu, 0, gpu)
+    depthwise = 2 * (2 * 8 * 8 * 4) * 9
+    assert co.matmul_flops(jaxpr, "cpu") == (0, 0, 0, depthwise)
+    assert co.matmul_flops(jaxpr, "gpu") == (depthwise, 0, depthwise, depthwise)
+    small_patch = jaxpr_of(lambda x, k: layers.small_patch_conv(x, k, (2, 2), ((1, 1), (1, 1))), (2, 8, 8, 3),
+                           (3, 3, 3, 4))
+    assert co.matmul_flops(small_patch, "cpu").depthwise == 0  # another platform-dependent layer: a dense window
 
 
 def test_a_scan_body_counts_once_per_step_and_a_gradient_counts_its_transposed_convolutions():
@@ -85,9 +89,9 @@ def test_a_scan_body_counts_once_per_step_and_a_gradient_counts_its_transposed_c
     def three_times(x, k):
         return jax.lax.scan(lambda c, _: (conv3x3(c, k), None), x, None, length=3)[0]
 
-    assert co.matmul_flops(jaxpr_of(three_times, x, k)) == (3 * once, 0, 3 * once)
+    assert co.matmul_flops(jaxpr_of(three_times, x, k)) == (3 * once, 0, 3 * once, 0)
     gradient = jaxpr_of(jax.grad(lambda x, k: conv3x3(x, k).sum()), x, k)
-    assert co.matmul_flops(gradient) == (2 * once, 0, 2 * once)  # the forward's and the input gradient's convolutions
+    assert co.matmul_flops(gradient) == (2 * once, 0, 2 * once, 0)  # the forward's and the input gradient's convolutions
 
 
 def test_the_choice_on_cpu_other_platforms_and_under_the_users_xla_flags(monkeypatch):
@@ -100,6 +104,15 @@ def test_the_choice_on_cpu_other_platforms_and_under_the_users_xla_flags(monkeyp
     assert co.compiler_options(products, "cpu") == {}
     assert co.compiler_options(attention, "cpu") == {co.YNN_FUSION_TYPES: ""}  # batched: half the FLOPs
     assert co.compiler_options(attention, "gpu") == {}
+    depthwise = jaxpr_of(lambda x, k, w: layers.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))) @ w,
+                         (2, 8, 8, 64), (3, 3, 1, 64), (64, 64))  # 9 / (9 + 64) of the FLOPs
+    assert co.compiler_options(depthwise, "cpu") == {co.YNN_FUSION_TYPES: ""}
+    assert co.compiler_options(depthwise, "gpu") == {}
+    def with_attention(x, k, w):  # depthwise 0.9% of the FLOPs, a batched product 0.02%
+        tokens = (layers.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))) @ w).reshape(2, 16, -1)[..., :1]
+        return jnp.einsum("bnc,bmc->bnm", tokens, tokens)
+
+    assert co.compiler_options(jaxpr_of(with_attention, (2, 4, 4, 64), (3, 3, 1, 64), (64, 1024)), "cpu") == {}
     monkeypatch.setenv("XLA_FLAGS", f"--{co.YNN_FUSION_TYPES}=LIBRARY_FUSION_TYPE_DOT")
     assert co.compiler_options(convolutions, "cpu") == {}
 
@@ -115,16 +128,20 @@ def _shape_jaxpr(name: str):
 
 
 @pytest.mark.parametrize("name, switched", [("resnet50", True), ("vgg11", True), ("regnety_004", True),
-                                            ("resnext50_32x4d", False), ("convnext_tiny", False),
-                                            ("tf_efficientnet_lite0", False), ("vit_base_patch16_224", True),
+                                            ("resnext50_32x4d", False), ("convnext_tiny", True),
+                                            ("convnext_large", True), ("tf_efficientnet_lite0", True),
+                                            ("legacy_xception", True), ("vit_base_patch16_224", True),
                                             ("deit_small_patch16_224", True), ("cait_xxs24_224", True),
-                                            ("swin_tiny_patch4_window7_224", False), ("clip_vit_b32.openai", False)])
+                                            ("swin_tiny_patch4_window7_224", False), ("clip_vit_b32.openai", False),
+                                            ("fastvit_sa12", False), ("coat_lite_tiny", False)])
 def test_which_registered_models_compile_without_ynnpack_on_cpu(monkeypatch, name, switched):
     """Spatial convolutions carry ~48% of ResNet-50's FLOPs, nearly all of VGG's, ~14% of RegNetY-400MF's (grouped),
     ~8% of ResNeXt-50's, ~4% of ConvNeXt-T's (its stem and downsampling), <1% of the transformers' (a patch
     embedding) and none of lite0's on CPU (its stem is a matrix product there). Attention's batched products carry
     T / (T + 6D) of a plain ViT's: 4.1% of ViT-B/16's (197 tokens, width 768), 7.8% of DeiT-S's, 1.0% of ViT-B/32's;
-    14% of CaiT-XXS24's, 3.1% of Swin-T's (windows of 49 tokens)."""
+    14% of CaiT-XXS24's, 3.1% of Swin-T's (windows of 49 tokens). Depthwise convolutions carry 2.4% of ConvNeXt-T's,
+    1.0% of ConvNeXt-L's, 9.9% of lite0's and 1.6% of Xception's; FastViT's (4.7%) and CoaT-Lite's (1.8%) share
+    their programs with attention."""
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     options = co.compiler_options(_shape_jaxpr(name), "cpu")
     assert options == ({co.YNN_FUSION_TYPES: ""} if switched else {})

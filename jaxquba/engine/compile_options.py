@@ -7,9 +7,12 @@ take every convolution with them: a 3x3 convolution, 64 -> 64 channels on 8x56x5
 fusion, 10.0 ms in XLA's Eigen convolution and 8.5 ms in PyTorch's oneDNN. No form of the convolution keeps it out
 of YNNPACK (XLA folds a transposed kernel back to the layout YNNPACK takes; a fusion boundary leaves the lone
 convolution to YNNPACK as well), so the choice is the program's: ``xla_cpu_experimental_ynn_fusion_type`` empty
-turns YNNPACK's fusions off. YNNPACK's matrix products are faster than XLA's own, so that pays only where spatial
-convolutions carry enough of the work. Forward at batch 8, both programs in one process, interleaved, with the
-share of the model's matmul FLOPs in spatial convolutions (2-core CPU, 2026-12-05):
+turns YNNPACK's fusions off. That costs only where YNNPACK's fusions save more memory traffic than its products
+lose: at the app's batch of 32, XLA's Eigen runs a plain matrix product 20-40% faster than YNNPACK (ConvNeXt-T's
+first fc1, 100352x96 by 96x384: 36 against 48 ms; ViT-B/16's qkv, 6304x768 by 768x2304: 106 against 131 ms;
+PyTorch 49 and 121 ms), but without YNNPACK, XLA:CPU fuses the elementwise work around a product into loops that
+may recompute an expensive producer in each of its consumers. Forward at batch 8, both programs in one process,
+interleaved, with the share of the model's matmul FLOPs in spatial convolutions (2-core CPU, 2026-12-05):
 
     RegNetY-32GF   0.49  5407 -> 2850 ms     RegNetY-3.2GF  0.19   654 -> 412 ms
     RegNetY-400MF  0.14   119 -> 93 ms       Inception-v3   0.78   356 -> 253 ms
@@ -33,12 +36,28 @@ ViT with T tokens and width D it is T / (T + 6D)), at batch 32 (the app's defaul
     Swin-T       0.031  1867 -> 2037 ms,  462 -> 482 ms    DaViT-T     0.026  1821 -> 1846 ms
     CoaT-Lite-T  0.014   929 -> 1035 ms                    CLIP ViT-B/32 0.010  1476 -> 1475 ms
 
-Hence the rule: a CPU program whose spatial convolutions (a window larger than 1x1) carry at least
-:data:`SPATIAL_CONVOLUTION_SHARE` of its convolution and matrix-product FLOPs, or whose batched products carry at
-least :data:`BATCHED_PRODUCT_SHARE`, compiles with YNNPACK's fusions off. It takes every gain above 5% and costs
-LeViT-256 3% (and ViT-B/16 at batch 8 nothing); any other program, and any program on another platform, keeps
-XLA's defaults. Both run the same sums in another order (ResNet-50's logits move by at most 4e-6). A user's own
-``XLA_FLAGS`` setting of the option wins.
+Depthwise convolutions run as shifted slices on CPU (:func:`jaxquba.models.layers.depthwise_conv`); their FLOPs
+are counted as the convolution the slices stand for. Programs of them gain from Eigen's products once
+ConvNeXt's LayerNorm no longer recomputes the convolution before it (:func:`jaxquba.models.layers.materialize`).
+Forward with YNNPACK's fusions against without them, both programs in one process, with the share of the FLOPs
+in depthwise convolutions, at batch 32 and 8 (2026-12-06; the YNNPACK side of ConvNeXt, lite0, Xception and
+MnasNet as it was before the depthwise slices read a padded copy, bench/RESULTS.md):
+
+    ConvNeXt-T   0.024  1806 -> 1665 ms,  441 -> 423 ms    ConvNeXt-B  0.015  5858 -> 5752 ms, 1412 -> 1411 ms
+    lite0        0.099   262 -> 232 ms,  59.2 -> 55.1 ms   MobileNetV2 0.074  202-232 -> 187-199, 46.4 -> 41.8
+    Xception     0.016  3917 -> 3246 ms,  844 -> 766 ms    MnasNet-0.5 0.177  96.7 -> 83.4 ms, 20.6 -> 18.8 ms
+    EfficientNet-B0 0.098  304-313 -> 312-315 ms, 79-80 -> 74-84 ms (within the runs' spread)
+
+Where attention runs beside them, YNNPACK's fusions keep winning (FastViT-SA12, depthwise 0.047 and batched products
+0.005: 1140 against 1261 ms at batch 32; CoaT-Lite-T 836 against 905 ms), as they do for Swin-T and DaViT above.
+
+Hence the rule: a CPU program compiles with YNNPACK's fusions off where its spatial convolutions (a window larger
+than 1x1) carry at least :data:`SPATIAL_CONVOLUTION_SHARE` of its convolution and matrix-product FLOPs, where its
+batched products carry at least :data:`BATCHED_PRODUCT_SHARE`, or where its depthwise convolutions carry at least
+:data:`DEPTHWISE_SHARE` and it has no batched product. It takes every gain above 5% and costs LeViT-256 3% (and
+ViT-B/16 at batch 8 and EfficientNet-B0 nothing beyond the runs' spread); any other program, and any program on
+another platform, keeps XLA's defaults. Both run the same sums in another order (ResNet-50's logits move by at most
+4e-6). A user's own ``XLA_FLAGS`` setting of the option wins.
 """
 
 from __future__ import annotations
@@ -53,6 +72,7 @@ from jax.extend import core as jex_core
 YNN_FUSION_TYPES = "xla_cpu_experimental_ynn_fusion_type"
 SPATIAL_CONVOLUTION_SHARE = 0.1
 BATCHED_PRODUCT_SHARE = 0.035
+DEPTHWISE_SHARE = 0.005
 
 
 def _sub_jaxprs(value: Any):
@@ -82,6 +102,7 @@ class MatmulFlops(NamedTuple):
     spatial_convolution: float  # convolutions whose window is larger than 1x1, dense or grouped
     batched_product: float  # matrix products with batch dimensions (attention's two products)
     total: float  # every convolution and matrix product
+    depthwise: float = 0.0  # convolutions with one input channel per group, wherever they run as shifted slices
 
     def __add__(self, other: "MatmulFlops") -> "MatmulFlops":
         return MatmulFlops(*(a + b for a, b in zip(self, other)))
@@ -94,7 +115,7 @@ class MatmulFlops(NamedTuple):
         return part / self.total if self.total else 0.0
 
 
-NO_FLOPS = MatmulFlops(0.0, 0.0, 0.0)
+NO_FLOPS = MatmulFlops(0.0, 0.0, 0.0, 0.0)
 
 
 def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> MatmulFlops:
@@ -109,7 +130,8 @@ def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> MatmulFlops:
             rhs_spec = params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial)
             window = math.prod(rhs.shape[d] for d in rhs_spec[2:])
             count = 2.0 * math.prod(eqn.outvars[0].aval.shape) * window * rhs.shape[rhs_spec[1]]  # per group
-            flops += MatmulFlops(count if window > 1 else 0.0, 0.0, count)
+            depthwise = rhs.shape[rhs_spec[1]] == 1 and params["feature_group_count"] > 1
+            flops += MatmulFlops(count if window > 1 else 0.0, 0.0, count, count if depthwise else 0.0)
         elif name == "dot_general":
             lhs = eqn.invars[0].aval
             (contracting, _), (batch, _) = params["dimension_numbers"]
@@ -119,6 +141,9 @@ def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> MatmulFlops:
             branches = [b.jaxpr for b in params["branches"]]
             if params.get("branches_platforms"):
                 chosen = _branch_for(platform, branches, params["branches_platforms"])
+                native = _branch_for("", branches, params["branches_platforms"])
+                if native is not None and native is not chosen:  # depthwise slices: count the convolution
+                    flops += MatmulFlops(0.0, 0.0, 0.0, matmul_flops(native, platform).depthwise)
                 branches = [] if chosen is None else [chosen]
             counts = [matmul_flops(b, platform) for b in branches]
             if counts:
@@ -132,13 +157,14 @@ def matmul_flops(jaxpr: jex_core.Jaxpr, platform: str = "cpu") -> MatmulFlops:
 
 def compiler_options(jaxpr: jex_core.Jaxpr, platform: str) -> dict[str, str]:
     """XLA options to compile ``jaxpr`` with on ``platform`` (see the module docstring): on CPU, YNNPACK's fusions
-    off for a program of spatial convolutions or of batched matrix products, unless ``XLA_FLAGS`` already sets
-    them; otherwise none."""
+    off for a program of spatial convolutions, of batched matrix products, or of depthwise convolutions without
+    attention, unless ``XLA_FLAGS`` already sets them; otherwise none."""
     if platform != "cpu" or YNN_FUSION_TYPES in os.environ.get("XLA_FLAGS", ""):
         return {}
     flops = matmul_flops(jaxpr, platform)
     if (flops.share(flops.spatial_convolution) >= SPATIAL_CONVOLUTION_SHARE
-            or flops.share(flops.batched_product) >= BATCHED_PRODUCT_SHARE):
+            or flops.share(flops.batched_product) >= BATCHED_PRODUCT_SHARE
+            or (flops.share(flops.depthwise) >= DEPTHWISE_SHARE and not flops.batched_product)):
         return {YNN_FUSION_TYPES: ""}
     return {}
 

@@ -64,7 +64,8 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         dim = x.shape[-1]
-        y = layers.conv(dim, 7, 1, 3, groups=dim, dtype=self.dtype, name="conv_dw")(x)
+        # Computed once: the LayerNorm's three passes would each recompute the 49-tap sum (layers.materialize).
+        y = layers.materialize(layers.conv(dim, 7, 1, 3, groups=dim, dtype=self.dtype, name="conv_dw")(x))
         y = layers.layer_norm(LN_EPS, self.dtype, name="norm")(y)
         if self.grn:
             return x + GrnMlp(4 * dim, self.dtype, name="mlp")(y)
