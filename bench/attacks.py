@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxquba.data.folder import FolderSource
-from jaxquba.engine import compile_options
 from jaxquba.data.preprocess import make_eval_transform
+from jaxquba.engine import compile_options
 from jaxquba.loader import load_classifier
 from jaxquba.testing.shared_data import shared_data_dir
 from jaxquba.views import attacks
